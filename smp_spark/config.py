@@ -1,0 +1,210 @@
+"""Typed configuration: ``conf/base.yaml`` overlaid with a profile and ``--set`` overrides.
+
+Every job loads one :class:`Config`. Unknown keys and values of the wrong type fail with a
+:class:`ConfigError` that names the dotted key, so a typo never silently falls back to a default.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from smp_spark.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONF_DIR = PROJECT_ROOT / "conf"
+DEFAULT_PROFILE = "local"
+
+
+@dataclass
+class PathsConfig:
+    raw: str = "data/smpd/train"  # an SMPD training-release folder (JSON files + label file)
+    raw_test: str = "data/smpd/test"  # an SMPD test-release folder: new posts to score, no labels
+    scraped: str = "data/scraped/train"  # scraped tables for the training release (group_meta*.csv, ...)
+    scraped_test: str = "data/scraped/test"  # scraped tables for the test release
+    lake: str = "lake"  # root of every Delta table
+    reports: str = "reports"
+
+
+@dataclass
+class DataConfig:
+    scale: int = 680_000  # posts in the generated training release
+    seed: int = 2015
+    test_fraction: float = 0.05  # size of the generated test release, relative to scale
+    description_dims: int = 64  # length of the user/location description vectors (real SMPD: ~400)
+
+
+@dataclass
+class SparkConfig:
+    master: str = "local[*]"
+    app_name: str = "smp-spark"
+    packages: list[str] = field(default_factory=list)  # Maven coordinates, resolved by Spark's Ivy
+    conf: dict[str, str] = field(default_factory=dict)  # any spark.* setting
+
+
+@dataclass
+class IngestConfig:
+    min_postdate: int = 946_684_800  # 2000-01-01: Flickr Postdates before this are implausible
+    max_postdate: int = 1_893_456_000  # 2030-01-01
+
+
+@dataclass
+class Config:
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    spark: SparkConfig = field(default_factory=SparkConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    source: str = ""  # which files this config came from, for logs
+
+    def path(self, name: str) -> str:
+        """An entry of ``paths`` as an absolute path (relative ones are under the project root)."""
+        value = getattr(self.paths, name)
+        if "://" in value or value.startswith("dbfs:"):
+            return value
+        return str((PROJECT_ROOT / value).resolve()) if not os.path.isabs(value) else value
+
+    def table(self, name: str) -> str:
+        """Location of a Delta table under the lake, e.g. ``table('bronze/posts')``."""
+        return f"{self.path('lake').rstrip('/')}/{name}"
+
+
+def _merge(base: dict, overlay: dict) -> dict:
+    out = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "conf":
+            out[key] = _merge(out[key], value)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = {**out[key], **value}  # spark.conf: keys are free-form, merge them flat
+        else:
+            out[key] = value
+    return out
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    origin = typing.get_origin(annotation)
+    if dataclasses.is_dataclass(annotation):
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key '{key}' must be a mapping, got {type(value).__name__}")
+        return _build(annotation, value, key)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"config key '{key}' must be a list, got {value!r}")
+        (item_type,) = typing.get_args(annotation)
+        return [_coerce(v, item_type, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key '{key}' must be a mapping, got {value!r}")
+        return {str(k): _scalar_text(v) for k, v in value.items()}
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"config key '{key}' must be true or false, got {value!r}")
+    if annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"config key '{key}' must be an integer, got {value!r}")
+    if annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"config key '{key}' must be a number, got {value!r}")
+    if annotation is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"config key '{key}' must be a string, got {value!r}")
+    raise ConfigError(f"config key '{key}' has an unsupported type {annotation!r}")
+
+
+def _scalar_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _build(cls: type, values: dict, prefix: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        where = f"{prefix}.{unknown[0]}" if prefix else unknown[0]
+        raise ConfigError(f"unknown config key '{where}' (known: {', '.join(sorted(names))})")
+    kwargs = {}
+    for name, value in values.items():
+        key = f"{prefix}.{name}" if prefix else name
+        kwargs[name] = _coerce(value, hints[name], key)
+    return cls(**kwargs)
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    return loaded
+
+
+def parse_override(text: str) -> dict:
+    """``'data.scale=5000'`` -> ``{'data': {'scale': 5000}}`` (the value is read as YAML)."""
+    if "=" not in text:
+        raise ConfigError(f"--set expects key=value, got '{text}'")
+    dotted, raw = text.split("=", 1)
+    parts = dotted.strip().split(".")
+    if not all(parts):
+        raise ConfigError(f"--set has an empty key part in '{text}'")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    # spark.conf.<spark key with dots>: everything after "spark.conf." is one key
+    if parts[:2] == ["spark", "conf"] and len(parts) > 2:
+        return {"spark": {"conf": {".".join(parts[2:]): value}}}
+    nested: dict = value
+    for part in reversed(parts):
+        nested = {part: nested}
+    return nested
+
+
+def resolve_profile(conf: str | None) -> Path:
+    """A profile path from ``--conf``, else ``$SMP_CONF``, else ``conf/local.yaml``.
+
+    A bare name such as ``test`` means ``conf/test.yaml``.
+    """
+    choice = conf or os.environ.get("SMP_CONF") or DEFAULT_PROFILE
+    path = Path(choice)
+    if path.suffix not in (".yaml", ".yml"):
+        path = CONF_DIR / f"{choice}.yaml"
+    return path
+
+
+def load_config(conf: str | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Load ``conf/base.yaml``, overlay the profile, then each ``key=value`` override in order."""
+    profile = resolve_profile(conf)
+    merged = _read_yaml(CONF_DIR / "base.yaml")
+    if profile.resolve() != (CONF_DIR / "base.yaml").resolve():
+        merged = _merge(merged, _read_yaml(profile))
+    for text in overrides:
+        merged = _merge(merged, parse_override(text))
+    merged.pop("source", None)
+    config = _build(Config, merged)
+    config.source = f"{profile}" + (f" + {len(overrides)} override(s)" if overrides else "")
+    _validate(config)
+    return config
+
+
+def _validate(config: Config) -> None:
+    if config.data.scale < 10:
+        raise ConfigError(f"config key 'data.scale' must be at least 10, got {config.data.scale}")
+    if not 0 <= config.data.test_fraction <= 1:
+        raise ConfigError("config key 'data.test_fraction' must lie in [0, 1]")
+    if config.data.description_dims < 1:
+        raise ConfigError("config key 'data.description_dims' must be at least 1")
+    if config.ingest.min_postdate >= config.ingest.max_postdate:
+        raise ConfigError("config key 'ingest.min_postdate' must be below 'ingest.max_postdate'")

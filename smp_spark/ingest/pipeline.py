@@ -1,0 +1,99 @@
+"""Ingest: an SMPD release folder and the scraped tables -> bronze Delta tables + quarantine."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from smp_spark.config import Config
+from smp_spark.ingest.bronze import (
+    assemble_posts,
+    check_alignment,
+    dedupe_pids,
+    read_release_files,
+    shape_posts,
+    split_users,
+    union_quarantine,
+)
+from smp_spark.ingest.files import find_release, require_folder
+from smp_spark.ingest.scraped import read_scraped, scraped_bronze
+from smp_spark.lake import sync_table
+
+# table name under the lake -> its key columns
+BRONZE_TABLES = {
+    "bronze/posts": ["Pid"],
+    "bronze/users": ["Uid"],
+    "bronze/groups": ["group_id"],
+    "bronze/post_groups": ["Pid", "group_id"],
+    "bronze/scrape_status": ["Pid"],
+    "quarantine/rows": ["release", "source_file", "record_index", "field", "reason"],
+}
+
+
+@dataclass
+class Bronze:
+    """Every bronze table of one ingest, as DataFrames, plus the rows read per input file."""
+
+    tables: dict[str, DataFrame]
+    rows_read: dict[str, int]
+
+
+def build_bronze(spark: SparkSession, config: Config, raw_dir: str, scraped_dir: str) -> Bronze:
+    """Read, validate and join one release and its scraped tables (nothing is written)."""
+    release = find_release(spark, raw_dir)
+    require_folder(spark, scraped_dir, "scraped tables", "paths.scraped")
+    frames = read_release_files(spark, config, release)
+    counts = {source: df.count() for source, df in frames.items()}
+    check_alignment(release, counts)
+    rows_read = {release.files[s].name: n for s, n in counts.items()}
+
+    good, quarantine = assemble_posts(frames, release.prefix)
+    posts, duplicates = dedupe_pids(shape_posts(good, release.prefix), release.prefix, release.files["category"].name)
+    posts, users = split_users(posts)
+    posts, users = posts.localCheckpoint(), users.localCheckpoint()
+
+    scraped_files = read_scraped(spark, scraped_dir)
+    rows_read.update(scraped_files.counts)
+    scraped = scraped_bronze(scraped_files, posts, users, release.prefix)
+    users = users.join(scraped.user_meta, "Uid", "left")
+    return Bronze(
+        tables={
+            "bronze/posts": posts,
+            "bronze/users": users,
+            "bronze/groups": scraped.groups,
+            "bronze/post_groups": scraped.post_groups,
+            "bronze/scrape_status": scraped.scrape_status,
+            "quarantine/rows": union_quarantine([quarantine, duplicates, *scraped.quarantine]),
+        },
+        rows_read=rows_read,
+    )
+
+
+def write_bronze(spark: SparkSession, config: Config, bronze: Bronze) -> dict[str, int]:
+    """Sync every table into the lake (idempotent MERGE); returns the row count of each table."""
+    written = {}
+    for name, keys in BRONZE_TABLES.items():
+        df = bronze.tables[name]
+        if name == "quarantine/rows":
+            df = df.dropDuplicates(keys)
+        sync_table(spark, df, config.table(name), keys)
+        written[name] = spark.read.format("delta").load(config.table(name)).count()
+    return written
+
+
+def quarantine_summary(spark: SparkSession, config: Config) -> list[tuple[str, str, int]]:
+    """(source file, reason, rows) from the quarantine table: a small aggregate for the report."""
+    q = spark.read.format("delta").load(config.table("quarantine/rows"))
+    reason = F.regexp_replace("reason", r"\d+", "N")  # "first seen at record 12" -> "... N"
+    rows = q.groupBy("source_file", F.concat_ws(": ", "field", reason).alias("why")).count()
+    return [(r["source_file"], r["why"], r["count"]) for r in rows.orderBy("source_file", "why").collect()]
+
+
+def format_table(header: list[str], rows: list[tuple]) -> str:
+    """A plain-text table for job summaries."""
+    cells = [list(map(str, header))] + [list(map(str, r)) for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
