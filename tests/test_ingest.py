@@ -137,7 +137,7 @@ def test_every_bad_record_is_quarantined_with_file_field_and_reason(spark, lake_
         ("385070000", "1@N01", "Dogs", "10", "20"),
         ("385070001", "1@N01", "Dogs", "ten", "20"),  # bad member_count
         ("385070002", "", "Dogs", "10", "20"),  # missing group_id
-        ("385070003", "1@N01", "Dogs", "10", "20", "extra"),  # malformed row
+        ("385070004", "1@N01", "Dogs", "10", "20", "extra"),  # malformed row
     ])
     write_status(scraped, [("385070000", "ok", ""), ("385070001", "maybe", "")])
     tables = ingest(spark, lake_config)
@@ -157,6 +157,7 @@ def test_label_file_one_line_short_fails_naming_the_file(spark, lake_config):
     raw = Path(lake_config.path("raw"))
     write_release(raw, [make_post(i) for i in range(5)])
     (raw / "train_label.txt").write_text("5.00\n5.25\n5.50\n5.75\n")
+    Path(lake_config.path("scraped")).mkdir()
     with pytest.raises(InputError, match=r"train_label.txt has 4 records but train_category.json has 5"):
         build_bronze(spark, lake_config, lake_config.path("raw"), lake_config.path("scraped"))
 
