@@ -13,9 +13,15 @@
 #   SMP_BUILD_JOBS   parallel compile jobs for the Horovod build (default 2)
 #   SMP_DL_FORCE=1   skip the "already installed" fast path and re-run every step
 #
-# A second run is a fast no-op: if every pinned package is installed at its pinned
-# version, Horovod was built against the installed torch, and
-# `horovodrun --check-build` shows PyTorch and Gloo, the script exits at once.
+# A second run is a fast no-op (~10 s, nearly all of it `horovodrun --check-build`):
+# if every pinned package is installed at its pinned version, Horovod was built
+# against the installed torch, and `horovodrun --check-build` shows PyTorch and
+# Gloo, the script exits at once.
+#
+# Needs on the machine: g++ (C++20), make, patch, tar, and cmake 3.13..3.x on PATH
+# (Debian: apt-get install -y build-essential cmake patch). Without a suitable cmake
+# it puts "cmake>=3.13,<4" from PyPI into the venv (cmake 4 cannot configure the
+# gloo that Horovod vendors). Network: PyPI only.
 set -euo pipefail
 
 HOROVOD_VERSION=0.28.1
@@ -26,7 +32,7 @@ log() { printf '[install_dl %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 die() { printf '[install_dl %s] ERROR: %s\n' "$(date +%H:%M:%S)" "$*" >&2; exit 1; }
 
 if [[ $# -lt 1 || $# -gt 2 || "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
-    sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,/^set -euo pipefail/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'
     exit 2
 fi
 
@@ -141,7 +147,7 @@ fi
 #    (torch first of all), so the resolver cannot backtrack into other torch builds.
 # ---------------------------------------------------------------------------
 t0=$(date +%s)
-log "step 1/3: pip install -r requirements/dl.txt -c requirements/dl-constraints.txt (torch $TORCH_PIN, CUDA build from PyPI: ~3 GB download on a cold pip cache)"
+log "step 1/3: pip install -r requirements/dl.txt -c requirements/dl-constraints.txt (torch $TORCH_PIN: the PyPI CUDA build, ~3 GB to download when not yet installed)"
 pip_ install --progress-bar off -c "$CONS" -r "$REQ"
 log "step 1/3 done in $(( $(date +%s) - t0 )) s"
 

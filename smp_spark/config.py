@@ -54,11 +54,28 @@ class IngestConfig:
 
 
 @dataclass
+class FeaturesConfig:
+    protocol: str = "chronological"  # or "seed": the research's random split (leaky, for comparison)
+    train_fraction: float = 0.8
+    valid_fraction: float = 0.1
+    split_seed: int = 42
+    tfidf_vocab: int = 2000  # most frequent 1-2 grams kept per text
+    tfidf_min_df: float = 5.0  # a gram must appear in this many training posts
+    svd_components: int = 20
+    encoding_folds: int = 5  # out-of-fold target encoding of the category levels
+    encoding_smoothing: float = 20.0
+    encoding_seed: int = 2020
+    text_embeddings: bool = True  # all-MiniLM-L6-v2 sentence embeddings (a separate, cached stage)
+    embedding_batch_size: int = 256
+
+
+@dataclass
 class Config:
     paths: PathsConfig = field(default_factory=PathsConfig)
     data: DataConfig = field(default_factory=DataConfig)
     spark: SparkConfig = field(default_factory=SparkConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
     source: str = ""  # which files this config came from, for logs
 
     def path(self, name: str) -> str:
@@ -206,5 +223,12 @@ def _validate(config: Config) -> None:
         raise ConfigError("config key 'data.test_fraction' must lie in [0, 1]")
     if config.data.description_dims < 1:
         raise ConfigError("config key 'data.description_dims' must be at least 1")
+    f = config.features
+    if f.protocol not in ("chronological", "seed"):
+        raise ConfigError(f"config key 'features.protocol' must be chronological or seed, got '{f.protocol}'")
+    if not (0 < f.train_fraction and 0 <= f.valid_fraction and f.train_fraction + f.valid_fraction < 1):
+        raise ConfigError("config keys 'features.train_fraction' + 'features.valid_fraction' must leave a test split")
+    if f.encoding_folds < 2:
+        raise ConfigError("config key 'features.encoding_folds' must be at least 2")
     if config.ingest.min_postdate >= config.ingest.max_postdate:
         raise ConfigError("config key 'ingest.min_postdate' must be below 'ingest.max_postdate'")

@@ -37,3 +37,25 @@ def lake_config(tmp_path):
         f"paths.scraped_test={tmp_path / 'scraped_test'}",
         f"paths.reports={tmp_path / 'reports'}",
     ])
+
+
+@pytest.fixture(scope="session")
+def generated_lake(spark, tmp_path_factory):
+    """A generated dataset (``data.scale`` of conf/test.yaml) ingested into bronze, once per session.
+
+    Returns the config pointing at it. Tests must not write into this lake's bronze tables.
+    """
+    from smp_spark.config import load_config
+    from smp_spark.generate import generate_dataset
+    from smp_spark.ingest import build_bronze, write_bronze
+
+    root = tmp_path_factory.mktemp("generated")
+    cfg = load_config("test", [
+        f"paths.raw={root / 'smpd' / 'train'}", f"paths.raw_test={root / 'smpd' / 'test'}",
+        f"paths.scraped={root / 'scraped' / 'train'}", f"paths.scraped_test={root / 'scraped' / 'test'}",
+        f"paths.lake={root / 'lake'}", f"paths.reports={root / 'reports'}",
+    ])
+    generate_dataset(cfg.path("raw"), cfg.path("raw_test"), cfg.path("scraped"), cfg.path("scraped_test"),
+                     cfg.data.scale, cfg.data.seed, cfg.data.test_fraction, cfg.data.description_dims)
+    write_bronze(spark, cfg, build_bronze(spark, cfg, cfg.path("raw"), cfg.path("scraped")))
+    return cfg

@@ -1,0 +1,1 @@
+"""Leakage-safe feature families (one module each) and the gold feature table."""

@@ -1,0 +1,31 @@
+"""The feature manifest: every gold-table feature with its type, family and source."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from pyspark.sql import DataFrame, SparkSession
+
+NUMERIC, CATEGORICAL, VECTOR = "numeric", "categorical", "vector"
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    name: str
+    kind: str  # numeric | categorical (an integer index; the trees declare it) | vector
+    family: str  # time | text | embedding | category | user | social | geo
+    source: str  # the bronze columns it is computed from
+    window: str = "the post itself"  # which rows it may read: its time window
+
+
+def manifest_frame(spark: SparkSession, specs: list[FeatureSpec], gold_columns: list[str]) -> DataFrame:
+    """The manifest as a DataFrame, in gold-table column order, with each column's Spark type."""
+    position = {name: i for i, name in enumerate(gold_columns)}
+    rows = [asdict(s) for s in sorted(specs, key=lambda s: position[s.name])]
+    schema = "name string, kind string, family string, source string, window string"
+    return spark.createDataFrame(rows, schema)
+
+
+def feature_columns(manifest: DataFrame | list[FeatureSpec], kinds: tuple[str, ...] = (NUMERIC, CATEGORICAL)) -> list[str]:
+    """Names of the features of the given kinds, in manifest order."""
+    specs = manifest if isinstance(manifest, list) else [FeatureSpec(**r.asDict()) for r in manifest.collect()]
+    return [s.name for s in specs if s.kind in kinds]

@@ -1,0 +1,167 @@
+"""Feature families on hand-made frames with exact values, and the gold table on generated data."""
+from __future__ import annotations
+
+import pytest
+from pyspark.sql import functions as F
+
+from smp_spark.features import category, geo, social, temporal, text, user
+from smp_spark.features.build import build_gold, feature_specs
+from smp_spark.features.gold import GOLD, read_bronze, write_gold
+from smp_spark.lake import table_version
+
+
+def rows_by_pid(df):
+    return {r["Pid"]: r for r in df.collect()}
+
+
+def test_time_features_are_utc_and_parse_both_first_taken_formats(spark):
+    df = spark.createDataFrame(
+        [(1, 1457239452, 1457239452 - 10 * 86400, "1904010100"),
+         (2, 1457239452, None, "2013-04-02 17:52:16"),
+         (3, 1457239452, None, "2015010112"),
+         (4, 1457239452, None, "garbage")],
+        "Pid long, Postdate long, photo_firstdate long, photo_firstdatetaken string",
+    )
+    spark.conf.set("spark.sql.session.timeZone", "America/Los_Angeles")  # must not matter
+    try:
+        got = rows_by_pid(temporal.time_features(df))
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", "UTC")
+    first = got[1]  # 2016-03-06 04:44:12 UTC, a Sunday, ISO week 9
+    assert (first.hour, first.day, first.weekday, first.week_hour, first.iso_week, first.month) == (4, 6, 6, 148, 9, 3)
+    assert first.account_age_days == pytest.approx(10.0)
+    assert first.days_since_first_taken is None  # 1904: Flickr's placeholder year
+    assert got[2].days_since_first_taken == 1069 and got[2].account_age_days is None
+    assert got[3].days_since_first_taken == 430
+    assert got[4].days_since_first_taken is None
+
+
+def test_missing_location_stays_missing(spark):
+    df = spark.createDataFrame(
+        [(1, 0.0, 0.0, 0), (2, 52.52, 13.37, 16), (3, None, None, None), (4, 10.0, 0.0, 3)],
+        "Pid long, Latitude double, Longitude double, Geoaccuracy long",
+    )
+    got = rows_by_pid(geo.geo_features(df))
+    assert (got[1].has_geo, got[1].latitude, got[1].geoaccuracy) == (0, None, None)
+    assert (got[2].has_geo, got[2].latitude, got[2].longitude, got[2].geoaccuracy) == (1, 52.52, 13.37, 16)
+    assert got[3].has_geo == 0 and got[3].longitude is None
+    assert got[4].has_geo == 1
+
+
+def test_text_stats(spark):
+    df = spark.createDataFrame([(1, None, "a bb  ccc", "video"), (2, "Sunset at sea", "", "photo")],
+                               "Pid long, Title string, Alltags string, Mediatype string")
+    got = rows_by_pid(text.text_stats(df))
+    assert (got[1].title_len, got[1].title_words, got[1].tag_count, got[1].tags_len, got[1].is_video) == (0, 0, 3, 9, 1)
+    assert (got[2].title_len, got[2].title_words, got[2].tag_count, got[2].is_video) == (13, 3, 0, 0)
+
+
+def test_user_history_reads_only_strictly_earlier_training_labels(spark):
+    df = spark.createDataFrame(
+        [(1, "a", 100, "train", 2.0), (2, "a", 200, "train", 4.0), (3, "a", 200, "train", 100.0),
+         (4, "a", 300, "valid", 50.0), (5, "a", 400, "test", 70.0), (6, "b", 250, "train", 9.0)],
+        "Pid long, Uid string, Postdate long, split string, label double",
+    )
+    got = rows_by_pid(user.user_history(df))
+    assert (got[1].user_prev_posts, got[1].user_prev_mean_label, got[1].user_prev_last_label) == (0, None, None)
+    # posts 2 and 3 share a second: neither is earlier than the other
+    for pid in (2, 3):
+        assert (got[pid].user_prev_posts, got[pid].user_prev_mean_label, got[pid].user_prev_last_label) == (1, 2.0, 2.0)
+    assert got[4].user_prev_posts == 3 and got[4].user_prev_mean_label == pytest.approx(106 / 3)
+    # the valid label 50 is never read; the latest training label breaks the tie by Pid
+    assert got[5].user_prev_posts == 4 and got[5].user_prev_train_labels == 3
+    assert got[5].user_prev_mean_label == pytest.approx(106 / 3) and got[5].user_prev_last_label == 100.0
+    assert got[5].user_days_since_prev_post == pytest.approx(100 / 86400)
+    assert got[6].user_prev_posts == 0
+
+
+def test_not_scraped_is_distinct_from_no_groups(spark):
+    posts = spark.createDataFrame([(1,), (2,), (3,), (4,)], "Pid long")
+    post_groups = spark.createDataFrame([(1, "g1"), (1, "g2")], "Pid long, group_id string")
+    groups = spark.createDataFrame([("g1", 9, 100), ("g2", 99, 10)], "group_id string, member_count long, pool_count long")
+    status = spark.createDataFrame([(1, "ok"), (2, "ok"), (3, "failed")], "Pid long, status string")
+    got = rows_by_pid(social.group_features(posts, post_groups, groups, status))
+    assert got[1].group_count == 2 and got[1].group_members_max_log == pytest.approx(4.60517, rel=1e-4)
+    assert got[1].group_pool_mean_log == pytest.approx(4.02535, rel=1e-4)  # log1p(55)
+    assert (got[2].groups_scraped, got[2].group_count, got[2].group_members_mean_log) == (1, 0.0, 0.0)
+    for pid in (3, 4):  # failed and never scraped: unknown, not zero
+        assert (got[pid].groups_scraped, got[pid].group_count, got[pid].group_pool_max_log) == (0, None, None)
+
+
+def test_target_encoding_is_out_of_fold_for_training_rows_and_ignores_other_labels(spark):
+    rows = [(i, "train", "A", "x", "c", float(i)) for i in range(1, 21)]
+    rows += [(100, "test", "A", "x", "c", 1000.0), (101, "test", "Z", "x", "c", 1000.0)]
+    df = spark.createDataFrame(rows, "Pid long, split string, Category string, Subcategory string, Concept string, label double")
+    enc = category.fit_encodings(df, folds=3, seed=7)
+    got = rows_by_pid(category.apply_encodings(df, enc, folds=3, seed=7, smoothing=0.0))
+    folds = rows_by_pid(df.withColumn("fold", category.fold_of("Pid", 3, 7)))
+    for pid in range(1, 21):
+        others = [p for p in range(1, 21) if folds[p].fold != folds[pid].fold]
+        assert got[pid].category_te == pytest.approx(sum(others) / len(others))
+    assert got[100].category_te == pytest.approx(10.5) and got[100].category_freq == 1.0
+    assert got[101].category_freq == 0.0 and got[101].category_te == pytest.approx(10.5)  # unseen -> prior
+
+
+@pytest.fixture(scope="module")
+def gold(spark, generated_lake):
+    inputs = read_bronze(spark, generated_lake)
+    df, _ = build_gold(inputs, generated_lake)
+    return inputs, df.localCheckpoint()
+
+
+def test_gold_has_one_row_per_bronze_post_and_every_manifest_feature(gold):
+    inputs, df = gold
+    assert df.count() == inputs.posts.count() == df.select("Pid").distinct().count()
+    assert df.columns[:5] == ["Pid", "Uid", "Postdate", "split", "label"]
+    assert set(df.columns[5:]) == {s.name for s in feature_specs()}
+    shares = {r["split"]: r["count"] for r in df.groupBy("split").count().collect()}
+    total = sum(shares.values())
+    assert shares["train"] / total == pytest.approx(0.8, abs=0.02) and shares["valid"] / total == pytest.approx(0.1, abs=0.02)
+    bounds = {r["split"]: (r["lo"], r["hi"]) for r in df.groupBy("split").agg(F.min("Postdate").alias("lo"), F.max("Postdate").alias("hi")).collect()}
+    assert bounds["train"][1] < bounds["valid"][0] and bounds["valid"][1] < bounds["test"][0]  # chronological
+
+
+def _features(df):
+    return sorted(map(tuple, df.drop("label").collect()), key=lambda r: r[0])
+
+
+def _same(a, b) -> bool:
+    """Equal, with floats (and vector entries) equal up to summation order (1e-9 relative)."""
+    if hasattr(a, "toArray"):
+        return all(_same(x, y) for x, y in zip(a.toArray().tolist(), b.toArray().tolist()))
+    if isinstance(a, float) and isinstance(b, float):
+        return a == pytest.approx(b, rel=1e-9, abs=1e-12)
+    return a == b
+
+
+def _differing_columns(df1, df2) -> set[str]:
+    cols = df1.drop("label").columns
+    return {cols[i] for r1, r2 in zip(_features(df1), _features(df2)) for i in range(len(cols)) if not _same(r1[i], r2[i])}
+
+
+def test_features_are_deterministic_and_blind_to_valid_and_test_labels(spark, generated_lake, gold):
+    inputs, first = gold
+    again, _ = build_gold(inputs, generated_lake)
+    assert not _differing_columns(again, first)
+    # change every valid/test label: no feature of any row may move
+    splits = first.select("Pid", "split")
+    scrambled = inputs.posts.join(splits, "Pid").withColumn(
+        "label", F.when(F.col("split") == "train", F.col("label")).otherwise(F.lit(0.0))).drop("split")
+    from dataclasses import replace
+    changed, _ = build_gold(replace(inputs, posts=scrambled), generated_lake)
+    assert not _differing_columns(changed, first)
+
+
+def test_write_gold_makes_a_new_version_with_manifest_and_state(spark, generated_lake, gold, tmp_path):
+    from smp_spark.config import load_config
+    from smp_spark.features.gold import read_state
+
+    inputs, df = gold
+    cfg = load_config("test", [f"paths.lake={tmp_path / 'lake'}"])
+    _, state = build_gold(inputs, generated_lake)
+    v0 = write_gold(spark, cfg, df, state, feature_specs())
+    v1 = write_gold(spark, cfg, df, state, feature_specs())
+    assert (v0, v1) == (0, 1) and table_version(spark, cfg.table(GOLD)) == 1
+    manifest = spark.read.format("delta").load(cfg.table("gold/feature_manifest"))
+    assert {r.name for r in manifest.collect()} == {s.name for s in feature_specs()}
+    assert read_state(spark, cfg, 1).pipeline.stages
