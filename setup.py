@@ -24,6 +24,8 @@ BASE = [
     "PyYAML==6.0.4",
     "tqdm==4.70.1",
     "matplotlib==3.11.2",
+    "catboost==1.2.10",
+    "mlflow-skinny==3.17.2",
 ]
 
 setup(
@@ -34,6 +36,6 @@ setup(
     python_requires=">=3.11,<3.12",
     install_requires=BASE,
     extras_require={
-        "dev": ["pytest==9.2.0", "ruff==0.17.5"],
+        "dev": ["pytest==9.2.0", "ruff==0.17.5", "deltalake==1.6.6"],  # deltalake: the pandas benchmark
     },
 )

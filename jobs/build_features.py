@@ -16,8 +16,9 @@ from smp_spark.ingest.pipeline import format_table  # noqa: E402
 
 
 def main(config, args, spark):
-    gold, state = build_gold(read_bronze(spark, config), config)
-    specs = feature_specs()
+    inputs = read_bronze(spark, config)
+    gold, state = build_gold(inputs, config)
+    specs = feature_specs(with_embeddings=inputs.text_embeddings is not None)
     version = write_gold(spark, config, gold, state, specs)
     written = spark.read.format("delta").load(config.table(GOLD))
     counts = written.groupBy("split").agg(F.count(F.lit(1)).alias("posts"), F.avg("label").alias("mean_label"))

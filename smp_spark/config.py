@@ -29,6 +29,7 @@ class PathsConfig:
     scraped_test: str = "data/scraped/test"  # scraped tables for the test release
     lake: str = "lake"  # root of every Delta table
     reports: str = "reports"
+    models: str = "models"  # native model files and Spark models, by model and gold version
 
 
 @dataclass
@@ -70,12 +71,28 @@ class FeaturesConfig:
 
 
 @dataclass
+class TrainConfig:
+    seed: int = 2020
+    use_embeddings: bool = False  # feed the 384-d text embedding to the trees too (slower)
+    learning_rate: float = 0.03  # the research's settings
+    num_leaves: int = 64
+    max_depth: int = 8
+    num_rounds: int = 10_000  # an upper bound: early stopping on the valid split ends training
+    early_stopping_rounds: int = 50
+    listen_port: int = 12_400  # first port of SynapseML LightGBM's network ring
+    num_workers: int = 0  # distributed tasks; 0 = every task slot of the session
+    tracking_uri: str = ""  # MLflow; empty = a file store in <project>/mlruns
+    experiment: str = "smp-spark"
+
+
+@dataclass
 class Config:
     paths: PathsConfig = field(default_factory=PathsConfig)
     data: DataConfig = field(default_factory=DataConfig)
     spark: SparkConfig = field(default_factory=SparkConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
     source: str = ""  # which files this config came from, for logs
 
     def path(self, name: str) -> str:

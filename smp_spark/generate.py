@@ -1027,11 +1027,12 @@ def write_scraped(folders: dict[str, Path], seed: int, posts: Posts, users: User
     return rows
 
 
-def write_hidden_labels(path: Path, pid: np.ndarray, label: np.ndarray) -> None:
-    """The test release's true labels as ``Pid,label``, for scoring predictions later."""
+def write_pid_values(path: Path, pid: np.ndarray, values: np.ndarray, column: str) -> None:
+    """``Pid,<column>`` per post: the test release's true labels (for scoring predictions), or
+    the oracle's prediction for each training post (for evaluating models split by split)."""
     with open(path, "w", encoding="utf-8") as f:
-        f.write("Pid,label\n")
-        f.writelines(f"{p},{x:.2f}\n" for p, x in zip(pid.tolist(), label.tolist()))
+        f.write(f"Pid,{column}\n")
+        f.writelines(f"{p},{x:.2f}\n" for p, x in zip(pid.tolist(), values.tolist()))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1052,7 +1053,8 @@ def generate_dataset(train_dir: str, test_dir: str, scraped_dir: str, scraped_te
                      seed: int, test_fraction: float, description_dims: int, progress: bool = False) -> dict:
     """Write a training release (``scale`` posts), a test release and the scraped tables.
 
-    Also writes ``ground_truth.json`` beside the training folder and ``test_labels_hidden.csv``
+    Also writes ``ground_truth.json`` and ``oracle_train.csv`` (each training post's noiseless
+    prediction) beside the training folder and ``test_labels_hidden.csv``
     (``Pid,label``) beside the test folder, so ingesting either folder never sees them.
     Returns the ground-truth dict.
     """
@@ -1079,7 +1081,7 @@ def generate_dataset(train_dir: str, test_dir: str, scraped_dir: str, scraped_te
     files = {"train": write_release(Path(train_dir), "train", 0, scale, posts, world, text, label)}
     step("training release")
     files["test"] = write_release(Path(test_dir), "test", scale, posts.n, posts, world, text, None)
-    write_hidden_labels(Path(test_dir).parent / "test_labels_hidden.csv", posts.pid[test], label[test])
+    write_pid_values(Path(test_dir).parent / "test_labels_hidden.csv", posts.pid[test], label[test], "label")
     step("test release")
     scraped = write_scraped({"train": Path(scraped_dir), "test": Path(scraped_test_dir)},
                             seed, posts, users, groups, text)
@@ -1089,6 +1091,8 @@ def generate_dataset(train_dir: str, test_dir: str, scraped_dir: str, scraped_te
     settings = {"seed": seed, "scale": scale, "test_fraction": test_fraction, "description_dims": description_dims}
     truth = ground_truth(posts, users, groups, world, text, effects, model, components, label, oracle,
                          settings, files)
+    train = slice(0, posts.n_train)
+    write_pid_values(Path(train_dir).parent / "oracle_train.csv", posts.pid[train], oracle[train], "oracle")
     with open(Path(train_dir).parent / "ground_truth.json", "w", encoding="utf-8") as f:
         json.dump(truth, f, indent=2)
         f.write("\n")

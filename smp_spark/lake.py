@@ -20,7 +20,6 @@ def sync_table(
     path: str,
     keys: list[str],
     scope: dict[str, str] | None = None,
-    partition_by: list[str] | None = None,
 ) -> None:
     """Make the Delta table at ``path`` hold exactly the rows of ``df`` (within ``scope``).
 
@@ -31,10 +30,7 @@ def sync_table(
     """
     source = with_row_hash(df, keys)
     if not DeltaTable.isDeltaTable(spark, path):
-        writer = source.write.format("delta").mode("overwrite")
-        if partition_by:
-            writer = writer.partitionBy(*partition_by)
-        writer.save(path)
+        source.write.format("delta").mode("overwrite").save(path)
         return
     on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
     delete_condition = " AND ".join(f"t.`{c}` = '{v}'" for c, v in (scope or {}).items()) or None

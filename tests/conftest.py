@@ -36,6 +36,7 @@ def lake_config(tmp_path):
         f"paths.scraped={tmp_path / 'scraped'}",
         f"paths.scraped_test={tmp_path / 'scraped_test'}",
         f"paths.reports={tmp_path / 'reports'}",
+        f"paths.models={tmp_path / 'models'}",
     ])
 
 
@@ -53,9 +54,24 @@ def generated_lake(spark, tmp_path_factory):
     cfg = load_config("test", [
         f"paths.raw={root / 'smpd' / 'train'}", f"paths.raw_test={root / 'smpd' / 'test'}",
         f"paths.scraped={root / 'scraped' / 'train'}", f"paths.scraped_test={root / 'scraped' / 'test'}",
-        f"paths.lake={root / 'lake'}", f"paths.reports={root / 'reports'}",
+        f"paths.lake={root / 'lake'}", f"paths.reports={root / 'reports'}", f"paths.models={root / 'models'}",
     ])
     generate_dataset(cfg.path("raw"), cfg.path("raw_test"), cfg.path("scraped"), cfg.path("scraped_test"),
                      cfg.data.scale, cfg.data.seed, cfg.data.test_fraction, cfg.data.description_dims)
     write_bronze(spark, cfg, build_bronze(spark, cfg, cfg.path("raw"), cfg.path("scraped")))
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def gold_lake(spark, generated_lake, tmp_path_factory):
+    """``generated_lake`` with its gold feature table written, MLflow runs kept in a temp folder."""
+    from dataclasses import replace
+
+    from smp_spark.features.build import build_gold, feature_specs
+    from smp_spark.features.gold import read_bronze, write_gold
+
+    cfg = replace(generated_lake, train=replace(
+        generated_lake.train, tracking_uri=f"file:{tmp_path_factory.mktemp('mlruns')}"))
+    gold, state = build_gold(read_bronze(spark, cfg), cfg)
+    write_gold(spark, cfg, gold, state, feature_specs())
     return cfg

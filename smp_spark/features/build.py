@@ -14,7 +14,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from smp_spark.config import Config
-from smp_spark.features import category, geo, social, temporal, text, user
+from smp_spark.features import category, embeddings, geo, social, temporal, text, user
 from smp_spark.features.manifest import FeatureSpec
 from smp_spark.features.split import TRAIN, chronological_split, research_split
 
@@ -25,10 +25,11 @@ USER_COLUMNS = [
 ]
 
 
-def feature_specs() -> list[FeatureSpec]:
+def feature_specs(with_embeddings: bool = False) -> list[FeatureSpec]:
     """Every feature the gold table carries, family by family (the manifest)."""
     return [
-        *temporal.SPECS, *text.STAT_SPECS, *text.SVD_SPECS, *category.INDEX_SPECS, *category.ENCODING_SPECS,
+        *temporal.SPECS, *text.STAT_SPECS, *text.SVD_SPECS, *([embeddings.SPEC] if with_embeddings else []),
+        *category.INDEX_SPECS, *category.ENCODING_SPECS,
         *user.PROFILE_SPECS, *user.HISTORY_SPECS, *social.GROUP_SPECS, *social.USER_SPECS, *geo.SPECS,
     ]
 
@@ -40,6 +41,7 @@ class BronzeInputs:
     post_groups: DataFrame
     groups: DataFrame
     scrape_status: DataFrame
+    text_embeddings: DataFrame | None = None  # gold/text_embeddings, when the stage is enabled
 
 
 @dataclass
@@ -89,7 +91,11 @@ def add_features(rows: DataFrame, inputs: BronzeInputs, state: FeatureState, con
     out = text.apply_tfidf(state.pipeline, out)
     out = out.withColumns({spec.name: F.col(spec.name).cast("int") for spec in category.INDEX_SPECS})
     out = category.apply_encodings(out, state.encodings, f.encoding_folds, f.encoding_seed, f.encoding_smoothing)
-    return out.select(*KEY_COLUMNS, *[spec.name for spec in feature_specs()])
+    with_embeddings = inputs.text_embeddings is not None
+    if with_embeddings:
+        vectors = inputs.text_embeddings.select("Pid", F.col("embedding").alias(embeddings.SPEC.name))
+        out = out.join(vectors, "Pid", "left")
+    return out.select(*KEY_COLUMNS, *[spec.name for spec in feature_specs(with_embeddings)])
 
 
 def build_gold(inputs: BronzeInputs, config: Config) -> tuple[DataFrame, FeatureState]:

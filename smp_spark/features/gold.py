@@ -7,8 +7,12 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from delta.tables import DeltaTable
+
 from smp_spark.config import Config
+from smp_spark.errors import InputError
 from smp_spark.features.build import BronzeInputs, FeatureState
+from smp_spark.features.embeddings import EMBEDDINGS
 from smp_spark.features.manifest import FeatureSpec, manifest_frame
 from smp_spark.lake import read_table, table_version
 
@@ -17,10 +21,26 @@ MANIFEST = "gold/feature_manifest"
 
 
 def read_bronze(spark: SparkSession, config: Config) -> BronzeInputs:
-    def table(name: str) -> DataFrame:
-        return read_table(spark, config.table(f"bronze/{name}"))
+    """The bronze tables, and the text embeddings when ``features.text_embeddings`` is on.
 
-    return BronzeInputs(table("posts"), table("users"), table("post_groups"), table("groups"), table("scrape_status"))
+    Fails with the command to run when a table is missing or posts lack their embedding.
+    """
+    def table(name: str) -> DataFrame:
+        path = config.table(name)
+        if not DeltaTable.isDeltaTable(spark, path):
+            step = "jobs/embed_text.py (make embeddings)" if name == EMBEDDINGS else "jobs/ingest.py (make ingest)"
+            raise InputError(f"no Delta table at {path}: run {step} first")
+        return read_table(spark, path)
+
+    inputs = BronzeInputs(table("bronze/posts"), table("bronze/users"), table("bronze/post_groups"),
+                          table("bronze/groups"), table("bronze/scrape_status"))
+    if config.features.text_embeddings:
+        inputs.text_embeddings = table(EMBEDDINGS)
+        missing = inputs.posts.join(inputs.text_embeddings, "Pid", "left_anti").count()
+        if missing:
+            raise InputError(f"{missing} posts have no text embedding in {config.table(EMBEDDINGS)}: run "
+                             "jobs/embed_text.py (make embeddings), or --set features.text_embeddings=false")
+    return inputs
 
 
 def state_path(config: Config, gold_version: int) -> str:

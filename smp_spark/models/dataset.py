@@ -1,0 +1,66 @@
+"""The gold table as model input: one ``features`` vector per post, and the names of its slots."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.ml.feature import VectorAssembler
+from pyspark.ml.functions import array_to_vector
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from smp_spark.config import Config
+from smp_spark.features.build import feature_specs
+from smp_spark.features.gold import GOLD
+from smp_spark.features.manifest import CATEGORICAL, VECTOR
+from smp_spark.features.split import TRAIN, VALID
+from smp_spark.lake import read_table, table_version
+
+VALID_FLAG = "is_valid"
+
+
+@dataclass
+class ModelInput:
+    """Gold rows with an assembled ``features`` vector and ``is_valid``; which gold version."""
+
+    rows: DataFrame  # Pid, split, label, features, is_valid
+    slot_names: list[str]  # the name of every slot of ``features``
+    categorical_slots: list[int]
+    gold_version: int
+
+
+def _vector_width(rows: DataFrame, column: str) -> int:
+    first = rows.select(column).filter(F.col(column).isNotNull()).first()
+    return len(first[0]) if first else 0
+
+
+def model_input(spark: SparkSession, config: Config, gold_version: int | None = None) -> ModelInput:
+    """Read a gold version (the latest by default) and assemble its features.
+
+    Nulls become NaN, which LightGBM and XGBoost treat as missing. The text embedding is included
+    only with ``train.use_embeddings``.
+    """
+    path = config.table(GOLD)
+    version = table_version(spark, path) if gold_version is None else gold_version
+    gold = read_table(spark, path, version)
+    specs = [s for s in feature_specs(with_embeddings=True) if s.name in gold.columns]
+    if not config.train.use_embeddings:
+        specs = [s for s in specs if s.family != "embedding"]
+    scalars = [s.name for s in specs if s.kind != VECTOR]
+    vectors = [s.name for s in specs if s.kind == VECTOR]
+    prepared = gold.select(
+        "Pid", "split", "label",
+        *[F.col(c).cast("double").alias(c) for c in scalars],
+        *[(array_to_vector(c) if dict(gold.dtypes)[c].startswith("array") else F.col(c)).alias(c) for c in vectors],
+    )
+    slot_names = list(scalars)
+    for column in vectors:
+        slot_names += [f"{column}_{i}" for i in range(_vector_width(prepared, column))]
+    assembled = VectorAssembler(inputCols=scalars + vectors, outputCol="features", handleInvalid="keep").transform(prepared)
+    rows = assembled.select("Pid", "split", "label", "features", (F.col("split") == VALID).alias(VALID_FLAG))
+    categorical = [scalars.index(s.name) for s in specs if s.kind == CATEGORICAL]
+    return ModelInput(rows, slot_names, categorical, version)
+
+
+def fit_rows(data: ModelInput) -> DataFrame:
+    """Training and validation rows (the trainers early-stop on the validation ones)."""
+    return data.rows.filter(F.col("split").isin(TRAIN, VALID))

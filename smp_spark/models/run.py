@@ -1,0 +1,69 @@
+"""One training run of a tree model: fit, save, track, and record its predictions."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from smp_spark.config import Config
+from smp_spark.evaluate import PREDICTIONS, metrics
+from smp_spark.features.build import feature_specs
+from smp_spark.lake import sync_table
+from smp_spark.models.dataset import model_input
+from smp_spark.models.trees import TrainedTrees, train_catboost, train_lightgbm, train_xgboost
+from smp_spark.tracking import log_metrics, log_params, training_run
+
+TRAINERS = {"lightgbm": train_lightgbm, "xgboost": train_xgboost, "catboost": train_catboost}
+
+
+def model_dir(config: Config, name: str, gold_version: int) -> str:
+    return os.path.join(config.path("models"), name, f"gold_v{gold_version}")
+
+
+def train_and_record(spark: SparkSession, config: Config, name: str) -> tuple[TrainedTrees, list[dict]]:
+    """Train ``name`` on the latest gold version; write its predictions to ``gold/model_predictions``
+    (replacing that model's previous rows) and log the run to MLflow. Returns the model and its
+    metrics per split."""
+    data = model_input(spark, config)
+    out_dir = model_dir(config, name, data.gold_version)
+    manifest = [asdict(s) for s in feature_specs(with_embeddings=True) if any(
+        n == s.name or n.startswith(f"{s.name}_") for n in data.slot_names)]
+    with training_run(config, name, data.gold_version, manifest) as run:
+        trained = TRAINERS[name](spark, config, data, out_dir)
+        predictions = trained.predictions.select(
+            F.lit(name).alias("model"), "Pid", "split", "label", "prediction",
+            F.lit(run.info.run_id).alias("run_id"), F.lit(data.gold_version).alias("gold_version"),
+        ).localCheckpoint()
+        scores = [r.asDict() for r in metrics(predictions).orderBy("split").collect()]
+        log_params({**trained.params, "best_iteration": trained.best_iteration, "slots": len(data.slot_names)})
+        log_metrics(scores)
+        _log_models(trained, out_dir)
+        sync_table(spark, predictions, config.table(PREDICTIONS), ["model", "Pid"], scope={"model": name})
+    return trained, scores
+
+
+def _log_models(trained: TrainedTrees, out_dir: str) -> None:
+    import mlflow
+
+    with open(os.path.join(out_dir, "importances.json"), "w") as f:
+        json.dump(dict(sorted(trained.importances.items(), key=lambda kv: -kv[1])), f, indent=1)
+    if trained.spark_model is not None:
+        trained.spark_model.write().overwrite().save(os.path.join(out_dir, "spark_model"))
+    mlflow.log_artifacts(out_dir, artifact_path="model")
+
+
+def tree_job(name: str) -> None:
+    """The whole ``jobs/train_<name>.py``: parse arguments, train, record, print the scores."""
+    from smp_spark.cli import run_job
+    from smp_spark.ingest.pipeline import format_table
+
+    def main(config, args, spark):
+        trained, scores = train_and_record(spark, config, name)
+        print(format_table(["split", "posts", "MAE", "RMSE", "SRC"], [
+            (r["split"], r["n"], f"{r['mae']:.4f}", f"{r['rmse']:.4f}", f"{r['src']:.4f}") for r in scores]))
+        print(f"{name}: best iteration {trained.best_iteration}; native model {trained.native_path}")
+
+    run_job(f"train_{name}", main)

@@ -1,0 +1,153 @@
+"""Distributed gradient-boosted trees on the gold table: SynapseML LightGBM and xgboost.spark,
+plus single-node CatBoost (catboost-spark has no Spark 3.5 artifact on Maven Central).
+
+Each trainer fits on the training split, early-stops on the valid split, and returns a
+:class:`TrainedTrees`: predictions for every post, the Spark model, the native model file that
+plain ``lightgbm`` / ``xgboost`` / ``catboost`` load, and feature importances.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from smp_spark.config import Config
+from smp_spark.models.dataset import VALID_FLAG, ModelInput, fit_rows
+from smp_spark.session import slot_count
+
+
+@dataclass
+class TrainedTrees:
+    name: str  # lightgbm | xgboost | catboost
+    predictions: DataFrame  # Pid, split, label, prediction
+    params: dict
+    native_path: str  # the model file plain lightgbm / xgboost / catboost loads
+    importances: dict[str, float]  # slot name -> gain
+    best_iteration: int | None = None
+    spark_model: object | None = None  # a Spark ML model (None for single-node CatBoost)
+    extra: dict = field(default_factory=dict)
+
+
+def workers(spark: SparkSession, config: Config) -> int:
+    """Distributed tasks: the configured count, never more than the session's task slots (a barrier
+    stage that asks for more slots than exist would wait forever)."""
+    slots = slot_count(spark)
+    return min(config.train.num_workers or slots, slots)
+
+
+def _predictions(model, data: ModelInput) -> DataFrame:
+    return model.transform(data.rows).select("Pid", "split", "label", F.col("prediction").cast("double"))
+
+
+def train_lightgbm(spark: SparkSession, config: Config, data: ModelInput, out_dir: str) -> TrainedTrees:
+    """SynapseML ``LightGBMRegressor``: L2 objective, MAE for early stopping, categorical slots
+    declared, one barrier task per slot on a fixed listen port."""
+    from synapse.ml.lightgbm import LightGBMRegressor
+
+    t = config.train
+    tasks = workers(spark, config)
+    params = dict(
+        objective="regression", metric="l1", learningRate=t.learning_rate, numLeaves=t.num_leaves,
+        maxDepth=t.max_depth, numIterations=t.num_rounds, earlyStoppingRound=t.early_stopping_rounds,
+        categoricalSlotIndexes=data.categorical_slots, numTasks=tasks, useBarrierExecutionMode=True,
+        defaultListenPort=t.listen_port, seed=t.seed, deterministic=True, verbosity=-1,
+        passThroughArgs="force_col_wise=true",
+    )
+    estimator = LightGBMRegressor(featuresCol="features", labelCol="label", validationIndicatorCol=VALID_FLAG, **params)
+    model = estimator.fit(fit_rows(data).repartition(tasks))
+    native = os.path.join(out_dir, "lightgbm_model.txt")
+    os.makedirs(out_dir, exist_ok=True)
+    with open(native, "w") as f:
+        f.write(model.getNativeModel())
+    gains = model.getFeatureImportances("gain")
+    return TrainedTrees(
+        "lightgbm", _predictions(model, data), {**params, "workers": tasks}, native,
+        dict(zip(data.slot_names, map(float, gains))), best_iteration=int(model.getBoosterBestIteration()),
+        spark_model=model,
+    )
+
+
+def train_xgboost(spark: SparkSession, config: Config, data: ModelInput, out_dir: str) -> TrainedTrees:
+    """xgboost.spark ``SparkXGBRegressor`` with ``num_workers`` barrier tasks; categorical codes are
+    fed as numbers, as the research did."""
+    from xgboost.spark import SparkXGBRegressor
+
+    t = config.train
+    tasks = workers(spark, config)
+    params = dict(
+        objective="reg:squarederror", eval_metric="mae", learning_rate=t.learning_rate, max_depth=t.max_depth,
+        n_estimators=t.num_rounds, early_stopping_rounds=t.early_stopping_rounds, tree_method="hist",
+        num_workers=tasks, seed=t.seed, missing=float("nan"),
+    )
+    estimator = SparkXGBRegressor(features_col="features", label_col="label",
+                                  validation_indicator_col=VALID_FLAG, **params)
+    model = estimator.fit(fit_rows(data).repartition(tasks))
+    booster = model.get_booster()
+    native = os.path.join(out_dir, "xgboost_model.json")
+    os.makedirs(out_dir, exist_ok=True)
+    booster.save_model(native)
+    gains = booster.get_score(importance_type="total_gain")  # keys "f0", "f1", ...
+    importances = {name: float(gains.get(f"f{i}", 0.0)) for i, name in enumerate(data.slot_names)}
+    return TrainedTrees(
+        "xgboost", _predictions(model, data), {**params, "workers": tasks}, native, importances,
+        best_iteration=getattr(booster, "best_iteration", None), spark_model=model,
+    )
+
+
+def _to_numpy(rows: DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pid, features matrix, label of a (training-size) frame, through Arrow."""
+    from pyspark.ml.functions import vector_to_array
+
+    frame = rows.select("Pid", vector_to_array("features").alias("f"), "label").toPandas()
+    return frame["Pid"].to_numpy(), np.stack(frame["f"].to_numpy()) if len(frame) else np.empty((0, 0)), frame["label"].to_numpy()
+
+
+def train_catboost(spark: SparkSession, config: Config, data: ModelInput, out_dir: str) -> TrainedTrees:
+    """Single-node CatBoost (the research's third model).
+
+    SINGLE NODE: the training and valid rows are collected to the driver (about 60 floats a post:
+    ~330 MB at 680K posts), because no catboost-spark artifact for Spark 3.5 resolves from Maven
+    Central. Predictions for all posts are computed in Spark with a pandas UDF over the saved model.
+    """
+    from catboost import CatBoostRegressor, Pool
+
+    t = config.train
+    pids, x, y = _to_numpy(fit_rows(data).filter(~F.col(VALID_FLAG)))
+    _, x_valid, y_valid = _to_numpy(fit_rows(data).filter(F.col(VALID_FLAG)))
+    params = dict(loss_function="RMSE", eval_metric="MAE", learning_rate=t.learning_rate, depth=t.max_depth,
+                  iterations=t.num_rounds, od_type="Iter", od_wait=t.early_stopping_rounds, use_best_model=True,
+                  l2_leaf_reg=3, random_seed=t.seed, thread_count=slot_count(spark), verbose=0)
+    model = CatBoostRegressor(**params)
+    model.fit(Pool(x, y), eval_set=Pool(x_valid, y_valid))
+    native = os.path.join(out_dir, "catboost_model.cbm")
+    os.makedirs(out_dir, exist_ok=True)
+    model.save_model(native)
+    importances = dict(zip(data.slot_names, map(float, model.get_feature_importance())))
+    return TrainedTrees("catboost", predict_with_catboost(spark, native, data.rows), params, native, importances,
+                        best_iteration=int(model.get_best_iteration()))
+
+
+def predict_with_catboost(spark: SparkSession, native_path: str, rows: DataFrame) -> DataFrame:
+    """Distributed scoring with a saved CatBoost model: the file is shipped to the executors."""
+    import pandas as pd
+    from pyspark.ml.functions import vector_to_array
+
+    spark.sparkContext.addFile(native_path)
+    name = os.path.basename(native_path)
+
+    def score(frames):
+        from catboost import CatBoostRegressor
+        from pyspark import SparkFiles
+
+        model = CatBoostRegressor()
+        model.load_model(SparkFiles.get(name))
+        for frame in frames:
+            matrix = np.stack(frame["f"].to_numpy()) if len(frame) else np.empty((0, 0))
+            yield pd.DataFrame({"Pid": frame["Pid"], "split": frame["split"], "label": frame["label"],
+                                "prediction": model.predict(matrix) if len(frame) else []})
+
+    prepared = rows.select("Pid", "split", "label", vector_to_array("features").alias("f"))
+    return prepared.mapInPandas(score, "Pid long, split string, label double, prediction double")

@@ -1,0 +1,93 @@
+"""Distributed trees through the real libraries on local Spark, native models, evaluation."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import scipy.stats
+from pyspark.ml.functions import vector_to_array
+from pyspark.sql import functions as F
+
+from smp_spark.evaluate import MEDIAN_BASELINE, evaluate_all, metrics
+from smp_spark.models.dataset import model_input
+from smp_spark.models.run import train_and_record
+
+
+def _sample(spark, cfg, trained, n=300):
+    """Features (numpy) and the Spark model's predictions of ``n`` valid/test posts."""
+    data = model_input(spark, cfg)
+    rows = (data.rows.filter(F.col("split") != "train").orderBy("Pid").limit(n)
+            .join(trained.predictions.select("Pid", "prediction"), "Pid")
+            .select("Pid", vector_to_array("features").alias("f"), "prediction").orderBy("Pid").collect())
+    return np.array([r.f for r in rows], dtype=float), np.array([r.prediction for r in rows])
+
+
+@pytest.fixture(scope="module")
+def median_valid_mae(spark, gold_lake):
+    data = model_input(spark, gold_lake)
+    train = data.rows.filter(F.col("split") == "train")
+    median = train.agg(F.percentile_approx("label", 0.5, 100000)).first()[0]
+    valid = data.rows.filter(F.col("split") == "valid")
+    return valid.agg(F.avg(F.abs(F.col("label") - F.lit(median)))).first()[0]
+
+
+def test_synapseml_lightgbm_beats_the_median_and_its_native_model_agrees(spark, gold_lake, median_valid_mae):
+    import lightgbm
+
+    trained, scores = train_and_record(spark, gold_lake, "lightgbm")
+    valid = next(r for r in scores if r["split"] == "valid")
+    assert valid["mae"] < 0.9 * median_valid_mae and valid["src"] > 0.4
+    x, spark_pred = _sample(spark, gold_lake, trained)
+    booster = lightgbm.Booster(model_file=trained.native_path)
+    np.testing.assert_allclose(booster.predict(x), spark_pred, rtol=1e-6, atol=1e-6)
+    assert trained.params["useBarrierExecutionMode"] and trained.params["workers"] == 2
+
+
+def test_xgboost_spark_beats_the_median_and_its_native_model_agrees(spark, gold_lake, median_valid_mae):
+    import xgboost
+
+    trained, scores = train_and_record(spark, gold_lake, "xgboost")
+    valid = next(r for r in scores if r["split"] == "valid")
+    assert valid["mae"] < 0.9 * median_valid_mae and valid["src"] > 0.4
+    x, spark_pred = _sample(spark, gold_lake, trained)
+    booster = xgboost.Booster(model_file=trained.native_path)
+    native = booster.inplace_predict(x, missing=np.nan, iteration_range=(0, booster.best_iteration + 1))
+    np.testing.assert_allclose(native, spark_pred, rtol=1e-5, atol=1e-5)
+
+
+def test_catboost_beats_the_median_and_its_native_model_agrees(spark, gold_lake, median_valid_mae):
+    import catboost
+
+    trained, scores = train_and_record(spark, gold_lake, "catboost")
+    valid = next(r for r in scores if r["split"] == "valid")
+    assert valid["mae"] < 0.9 * median_valid_mae
+    x, spark_pred = _sample(spark, gold_lake, trained)
+    model = catboost.CatBoostRegressor()
+    model.load_model(trained.native_path)
+    np.testing.assert_allclose(model.predict(x), spark_pred, rtol=1e-6, atol=1e-6)
+
+
+def test_spearman_in_spark_equals_scipy_with_ties(spark):
+    rng = np.random.default_rng(3)
+    label = np.round(rng.normal(6, 2, 500), 1)  # many ties
+    prediction = np.round(label + rng.normal(0, 1.5, 500), 0)
+    rows = [("m", i, "test", float(a), float(b)) for i, (a, b) in enumerate(zip(label, prediction))]
+    df = spark.createDataFrame(rows, "model string, Pid long, split string, label double, prediction double")
+    got = metrics(df).first()
+    assert got["src"] == pytest.approx(scipy.stats.spearmanr(label, prediction).statistic, abs=1e-12)
+    assert got["mae"] == pytest.approx(np.abs(label - prediction).mean())
+    assert got["rmse"] == pytest.approx(np.sqrt(((label - prediction) ** 2).mean()))
+
+
+def test_evaluate_reports_every_model_and_is_repeatable(spark, gold_lake):
+    if not any(m in {"lightgbm", "xgboost", "catboost"} for m in os.listdir(gold_lake.path("models"))):
+        train_and_record(spark, gold_lake, "xgboost")
+    first, page = evaluate_all(spark, gold_lake)
+    second, _ = evaluate_all(spark, gold_lake)
+    assert first == second
+    models = {r["model"] for r in first}
+    assert MEDIAN_BASELINE in models and "oracle (generator)" in models
+    folder = os.path.dirname(page)
+    for png in ("models.png", "predicted_vs_actual.png", "error_by_category.png"):
+        assert os.path.getsize(os.path.join(folder, png)) > 1000
