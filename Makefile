@@ -12,7 +12,7 @@ ARGS   ?=
 JOB_ARGS := $(if $(CONF),--conf $(CONF)) $(if $(SCALE),--set data.scale=$(SCALE)) $(ARGS)
 SETUP_STAMP := $(VENV)/.smp-setup
 
-.PHONY: setup data ingest embeddings features train-lightgbm train-xgboost train-catboost evaluate test lint check-stack clean-lake help
+.PHONY: setup data ingest embeddings features train-lightgbm train-xgboost train-catboost evaluate score test lint check-stack clean-lake help
 
 help:
 	@echo "make setup | data [SCALE=n] | ingest | embeddings | features | train-lightgbm | train-xgboost | train-catboost | evaluate | test | lint"
@@ -57,6 +57,10 @@ train-catboost: setup
 
 evaluate: setup
 	$(PY) jobs/evaluate.py $(JOB_ARGS)
+
+MODEL ?= lightgbm
+score: setup
+	$(PY) jobs/score.py --model $(MODEL) $(JOB_ARGS)
 
 test: setup
 	$(PY) -m pytest -q tests

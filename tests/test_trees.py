@@ -91,3 +91,26 @@ def test_evaluate_reports_every_model_and_is_repeatable(spark, gold_lake):
     folder = os.path.dirname(page)
     for png in ("models.png", "predicted_vs_actual.png", "error_by_category.png"):
         assert os.path.getsize(os.path.join(folder, png)) > 1000
+
+
+def test_scoring_a_test_release_writes_one_prediction_per_post(spark, gold_lake, tmp_path):
+    import json
+
+    from smp_spark.score import SCORES, score_folder, write_submission
+
+    if not os.path.exists(os.path.join(gold_lake.path("models"), "xgboost")):
+        train_and_record(spark, gold_lake, "xgboost")
+    predictions, version = score_folder(spark, gold_lake, gold_lake.path("raw_test"),
+                                        gold_lake.path("scraped_test"), "xgboost")
+    test_pids = {int(r["Pid"]) for r in json.loads(open(os.path.join(gold_lake.path("raw_test"), "test_category.json")).read())}
+    scored = {r.Pid: r.prediction for r in predictions.collect()}
+    assert set(scored) == test_pids and all(1 <= p <= 17 for p in scored.values())
+    written = spark.read.format("delta").load(gold_lake.table(SCORES)).filter("model = 'xgboost'")
+    assert written.count() == len(test_pids)
+    path = str(tmp_path / "submission.json")
+    assert write_submission(predictions, path) == len(test_pids)
+    document = json.loads(open(path).read())
+    assert document["version"] == "VERSION 1.0"
+    assert {r["post_id"] for r in document["result"]} == {f"post{p}" for p in test_pids}
+    again, _ = score_folder(spark, gold_lake, gold_lake.path("raw_test"), gold_lake.path("scraped_test"), "xgboost")
+    assert {r.Pid: r.prediction for r in again.collect()} == scored  # a rerun gives the same scores

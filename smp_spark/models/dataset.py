@@ -34,14 +34,18 @@ def _vector_width(rows: DataFrame, column: str) -> int:
 
 
 def model_input(spark: SparkSession, config: Config, gold_version: int | None = None) -> ModelInput:
-    """Read a gold version (the latest by default) and assemble its features.
+    """Read a gold version (the latest by default) and assemble its features."""
+    path = config.table(GOLD)
+    version = table_version(spark, path) if gold_version is None else gold_version
+    return assemble(read_table(spark, path, version), config, version)
+
+
+def assemble(gold: DataFrame, config: Config, gold_version: int) -> ModelInput:
+    """Gold-shaped rows -> ``features`` vectors (the same slots for training and scoring).
 
     Nulls become NaN, which LightGBM and XGBoost treat as missing. The text embedding is included
     only with ``train.use_embeddings``.
     """
-    path = config.table(GOLD)
-    version = table_version(spark, path) if gold_version is None else gold_version
-    gold = read_table(spark, path, version)
     specs = [s for s in feature_specs(with_embeddings=True) if s.name in gold.columns]
     if not config.train.use_embeddings:
         specs = [s for s in specs if s.family != "embedding"]
@@ -58,7 +62,7 @@ def model_input(spark: SparkSession, config: Config, gold_version: int | None = 
     assembled = VectorAssembler(inputCols=scalars + vectors, outputCol="features", handleInvalid="keep").transform(prepared)
     rows = assembled.select("Pid", "split", "label", "features", (F.col("split") == VALID).alias(VALID_FLAG))
     categorical = [scalars.index(s.name) for s in specs if s.kind == CATEGORICAL]
-    return ModelInput(rows, slot_names, categorical, version)
+    return ModelInput(rows, slot_names, categorical, gold_version)
 
 
 def fit_rows(data: ModelInput) -> DataFrame:
