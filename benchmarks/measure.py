@@ -6,6 +6,7 @@ resident memory of every descendant process from /proc twice a second.
     python benchmarks/measure.py --label "ingest 680K" -- .venv/bin/python jobs/ingest.py
 Appends a JSON line to benchmarks/results.jsonl (label, command, seconds, peak_rss_gb, date, machine).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,9 +64,13 @@ def main() -> None:
         time.sleep(0.5)
     seconds = time.time() - started
     result = {
-        "label": args.label, "command": " ".join(command), "exit_code": proc.returncode,
-        "seconds": round(seconds, 1), "peak_rss_gb": round(peak / 2**30, 2),
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
+        "label": args.label,
+        "command": " ".join(command),
+        "exit_code": proc.returncode,
+        "seconds": round(seconds, 1),
+        "peak_rss_gb": round(peak / 2**30, 2),
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
     }
     with open(RESULTS, "a") as f:
         f.write(json.dumps(result) + "\n")

@@ -8,6 +8,7 @@ one Parquet file. It is a benchmark only; the product's features are the Spark o
     .venv/bin/python benchmarks/measure.py --label "pandas features 680K" -- \\
         .venv/bin/python benchmarks/pandas_features.py --lake lake --out /tmp/pandas_features.parquet
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,10 @@ def read(lake: str, name: str, columns: list[str] | None = None) -> pd.DataFrame
 
 def chronological_split(posts: pd.DataFrame, train: float = 0.8, valid: float = 0.1) -> pd.Series:
     cut_train, cut_valid = np.quantile(posts["Postdate"], [train, train + valid])
-    return pd.Series(np.where(posts["Postdate"] <= cut_train, "train",
-                              np.where(posts["Postdate"] <= cut_valid, "valid", "test")), index=posts.index)
+    return pd.Series(
+        np.where(posts["Postdate"] <= cut_train, "train", np.where(posts["Postdate"] <= cut_valid, "valid", "test")),
+        index=posts.index,
+    )
 
 
 def time_and_geo(df: pd.DataFrame) -> None:
@@ -69,7 +72,9 @@ def category_encodings(df: pd.DataFrame, train: pd.Series, folds: int = 5, smoot
         df[f"{column.lower()}_freq"] = df[column].map(stats["count"]).fillna(0) / train.sum()
         total_sum = df[column].map(stats["sum"]).fillna(0)
         total_n = df[column].map(stats["count"]).fillna(0)
-        per_fold = df[train].assign(fold=fold[train.to_numpy()]).groupby([column, "fold"])["label"].agg(["sum", "count"])
+        per_fold = (
+            df[train].assign(fold=fold[train.to_numpy()]).groupby([column, "fold"])["label"].agg(["sum", "count"])
+        )
         key = pd.MultiIndex.from_arrays([df[column], fold])
         own_sum = pd.Series(per_fold["sum"].reindex(key).to_numpy(), index=df.index).fillna(0).where(train, 0)
         own_n = pd.Series(per_fold["count"].reindex(key).to_numpy(), index=df.index).fillna(0).where(train, 0)
@@ -81,7 +86,8 @@ def user_history(df: pd.DataFrame, train: pd.Series) -> None:
     df["_train_label"] = df["label"].where(train)
     df.sort_values(["Uid", "Postdate", "Pid"], inplace=True)
     per_second = df.groupby(["Uid", "Postdate"]).agg(
-        n=("Pid", "size"), n_lab=("_train_label", "count"), s=("_train_label", "sum"))
+        n=("Pid", "size"), n_lab=("_train_label", "count"), s=("_train_label", "sum")
+    )
     grouped = per_second.groupby(level="Uid")
     earlier = grouped.cumsum() - per_second
     last = df.dropna(subset=["_train_label"]).groupby(["Uid", "Postdate"])["_train_label"].last()
@@ -101,10 +107,16 @@ def user_history(df: pd.DataFrame, train: pd.Series) -> None:
 
 def group_features(df: pd.DataFrame, lake: str) -> pd.DataFrame:
     memberships = read(lake, "bronze/post_groups", ["Pid", "group_id"]).merge(
-        read(lake, "bronze/groups", ["group_id", "member_count", "pool_count"]), on="group_id")
+        read(lake, "bronze/groups", ["group_id", "member_count", "pool_count"]), on="group_id"
+    )
     per_post = memberships.groupby("Pid").agg(
-        group_count=("group_id", "size"), m_mean=("member_count", "mean"), m_max=("member_count", "max"),
-        m_sum=("member_count", "sum"), p_mean=("pool_count", "mean"), p_max=("pool_count", "max"))
+        group_count=("group_id", "size"),
+        m_mean=("member_count", "mean"),
+        m_max=("member_count", "max"),
+        m_sum=("member_count", "sum"),
+        p_mean=("pool_count", "mean"),
+        p_max=("pool_count", "max"),
+    )
     status = read(lake, "bronze/scrape_status", ["Pid", "status"])
     ok = set(status.loc[status["status"] == "ok", "Pid"])
     out = df.join(per_post, on="Pid")

@@ -1,7 +1,8 @@
 """spark-submit entry point: bronze Delta tables -> the gold feature table (a new Delta version).
 
-    spark-submit jobs/build_features.py [--conf conf/cluster.yaml] [--set features.protocol=seed]
+spark-submit jobs/build_features.py [--conf conf/cluster.yaml] [--set features.protocol=seed]
 """
+
 import sys
 from pathlib import Path
 

@@ -1,7 +1,8 @@
 """Start a session with the configured jars and prove each part of the stack answers.
 
-    python jobs/check_stack.py        # `make setup` runs it once, which also warms the Ivy jar cache
+python jobs/check_stack.py        # `make setup` runs it once, which also warms the Ivy jar cache
 """
+
 import sys
 import tempfile
 from pathlib import Path
@@ -20,8 +21,10 @@ def main(config, args, spark):
     from synapse.ml.lightgbm import LightGBMRegressor
 
     LightGBMRegressor()  # fails with "'JavaPackage' object is not callable" when the jar is missing
-    print(f"spark {pyspark.__version__}, master {spark.sparkContext.master}, "
-          f"delta table read back {rows} rows, SynapseML LightGBM jar loaded")
+    print(
+        f"spark {pyspark.__version__}, master {spark.sparkContext.master}, "
+        f"delta table read back {rows} rows, SynapseML LightGBM jar loaded"
+    )
 
 
 if __name__ == "__main__":

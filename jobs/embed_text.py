@@ -4,6 +4,7 @@ Encodes only posts whose cleaned text is not embedded yet, so a rerun costs noth
 
     spark-submit jobs/embed_text.py [--conf conf/cluster.yaml]
 """
+
 import sys
 from pathlib import Path
 

@@ -3,6 +3,7 @@ baseline and (for generated data) the oracle; writes reports/<gold version>/inde
 
     spark-submit jobs/evaluate.py [--conf conf/cluster.yaml]
 """
+
 import sys
 from pathlib import Path
 
@@ -19,8 +20,12 @@ def main(config, args, spark):
     def fmt(value):
         return "–" if value is None else f"{value:.4f}"
 
-    print(format_table(["model", "split", "posts", "MAE", "RMSE", "SRC"],
-                       [(r["model"], r["split"], r["n"], fmt(r["mae"]), fmt(r["rmse"]), fmt(r["src"])) for r in rows]))
+    print(
+        format_table(
+            ["model", "split", "posts", "MAE", "RMSE", "SRC"],
+            [(r["model"], r["split"], r["n"], fmt(r["mae"]), fmt(r["rmse"]), fmt(r["src"])) for r in rows],
+        )
+    )
     print(f"report: {page}")
 
 

@@ -1,7 +1,8 @@
 """Write a synthetic SMPD training release, test release and scraped tables (see docs/data.md).
 
-    python jobs/generate_data.py [--conf FILE] [--set data.scale=50000 --set paths.raw=/tmp/smpd/train ...]
+python jobs/generate_data.py [--conf FILE] [--set data.scale=50000 --set paths.raw=/tmp/smpd/train ...]
 """
+
 from __future__ import annotations
 
 import os
@@ -17,12 +18,22 @@ from smp_spark.generate import generate_dataset  # noqa: E402
 
 def main(cfg, args) -> None:
     started = time.time()
-    folders = {"train": cfg.path("raw"), "test": cfg.path("raw_test"),
-               "scraped": cfg.path("scraped"), "scraped_test": cfg.path("scraped_test")}
+    folders = {
+        "train": cfg.path("raw"),
+        "test": cfg.path("raw_test"),
+        "scraped": cfg.path("scraped"),
+        "scraped_test": cfg.path("scraped_test"),
+    }
     truth = generate_dataset(
-        folders["train"], folders["test"], folders["scraped"], folders["scraped_test"],
-        cfg.data.scale, cfg.data.seed,
-        cfg.data.test_fraction, cfg.data.description_dims, progress=True,
+        folders["train"],
+        folders["test"],
+        folders["scraped"],
+        folders["scraped_test"],
+        cfg.data.scale,
+        cfg.data.seed,
+        cfg.data.test_fraction,
+        cfg.data.description_dims,
+        progress=True,
     )
     print(f"{'file':<58} {'rows':>10} {'MB':>9}")
     total = 0
@@ -33,10 +44,11 @@ def main(cfg, args) -> None:
             print(f"{part + '/' + name:<58} {rows:>10,} {size / 1e6:>9.1f}")
     print(f"{'total':<58} {'':>10} {total / 1e6:>9.1f}")
     oracle = truth["oracle"]["train"]
-    print(f"oracle on train: MAE {oracle['mae']}, SRC {oracle['src']}; "
-          f"median baseline MAE {truth['median_baseline']['train']['mae']}")
-    print(f"ground truth: {Path(folders['train']).parent / 'ground_truth.json'}; "
-          f"elapsed {time.time() - started:.1f}s")
+    print(
+        f"oracle on train: MAE {oracle['mae']}, SRC {oracle['src']}; "
+        f"median baseline MAE {truth['median_baseline']['train']['mae']}"
+    )
+    print(f"ground truth: {Path(folders['train']).parent / 'ground_truth.json'}; elapsed {time.time() - started:.1f}s")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """spark-submit entry point: SMPD release + scraped tables -> bronze Delta tables.
 
-    spark-submit jobs/ingest.py [--conf conf/cluster.yaml] [--set paths.raw=/data/smpd/train]
+spark-submit jobs/ingest.py [--conf conf/cluster.yaml] [--set paths.raw=/data/smpd/train]
 """
+
 import sys
 from pathlib import Path
 

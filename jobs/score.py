@@ -5,6 +5,7 @@ test labels beside the folder give the batch's MAE and SRC.
 
     spark-submit jobs/score.py [--input /data/smpd/test --scraped /data/scraped/test] [--model xgboost]
 """
+
 import os
 import sys
 from pathlib import Path
@@ -33,10 +34,16 @@ def main(config, args, spark):
     print(f"{count} posts scored by {args.model} (gold v{version}) -> {config.table(SCORES)}; submission {path}")
     hidden = os.path.join(os.path.dirname(folder.rstrip("/")), "test_labels_hidden.csv")
     if os.path.exists(hidden):
-        labels = spark.read.option("header", "true").csv(hidden).select(F.col("Pid").cast("long"), F.col("label").cast("double"))
+        labels = (
+            spark.read.option("header", "true")
+            .csv(hidden)
+            .select(F.col("Pid").cast("long"), F.col("label").cast("double"))
+        )
         scored = predictions.join(labels, "Pid").withColumn("split", F.lit("scored batch"))
         row = metrics(scored).first()
-        print(f"against {hidden}: MAE {row['mae']:.4f}, RMSE {row['rmse']:.4f}, SRC {row['src']:.4f} on {row['n']} posts")
+        print(
+            f"against {hidden}: MAE {row['mae']:.4f}, RMSE {row['rmse']:.4f}, SRC {row['src']:.4f} on {row['n']} posts"
+        )
 
 
 if __name__ == "__main__":

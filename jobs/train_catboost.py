@@ -1,9 +1,10 @@
-"""spark-submit entry point: train CatBoost (single node: no catboost-spark artifact for Spark 3.5) on the latest gold version.
+"""spark-submit entry point: train CatBoost (single node: no catboost-spark for Spark 3.5) on the latest gold version.
 
 Writes the model under paths.models, its predictions to gold/model_predictions and an MLflow run.
 
     spark-submit jobs/train_catboost.py [--conf conf/cluster.yaml] [--set train.num_rounds=2000]
 """
+
 import sys
 from pathlib import Path
 

@@ -4,6 +4,7 @@ Writes the model under paths.models, its predictions to gold/model_predictions a
 
     spark-submit jobs/train_xgboost.py [--conf conf/cluster.yaml] [--set train.num_rounds=2000]
 """
+
 import sys
 from pathlib import Path
 

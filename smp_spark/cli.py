@@ -1,4 +1,5 @@
 """Shared command line for the thin jobs in ``jobs/``: ``--conf``, ``--set``, clean failures."""
+
 from __future__ import annotations
 
 import argparse
@@ -14,7 +15,11 @@ def build_parser(name: str, add_args: Callable[[argparse.ArgumentParser], None] 
     parser = argparse.ArgumentParser(prog=name, description=f"smp-spark job: {name}")
     parser.add_argument("--conf", help="profile: a YAML path or a name in conf/ (default: $SMP_CONF or local)")
     parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override a config key, e.g. --set data.scale=50000 (repeatable)",
     )
     if add_args:

@@ -3,6 +3,7 @@
 Every job loads one :class:`Config`. Unknown keys and values of the wrong type fail with a
 :class:`ConfigError` that names the dotted key, so a typo never silently falls back to a default.
 """
+
 from __future__ import annotations
 
 import dataclasses

@@ -4,6 +4,7 @@ Inputs are prediction rows ``model, Pid, split, label, prediction`` (the ``gold/
 table the trainers write). Baselines come beside the models: the training split's median label as a
 constant prediction, and, for generated data, the generator's oracle (``oracle_train.csv``).
 """
+
 from __future__ import annotations
 
 from pyspark.sql import DataFrame, Window
@@ -45,22 +46,25 @@ def median_baseline(predictions: DataFrame) -> DataFrame:
     """A constant prediction: the median label of the training split, for every split."""
     posts = predictions.select("Pid", "split", "label").dropDuplicates(["Pid"])
     median = posts.filter(F.col("split") == TRAIN).agg(F.percentile_approx("label", 0.5, 1_000_000)).first()[0]
-    return posts.select(F.lit(MEDIAN_BASELINE).alias("model"), "Pid", "split", "label",
-                        F.lit(float(median)).alias("prediction"))
+    return posts.select(
+        F.lit(MEDIAN_BASELINE).alias("model"), "Pid", "split", "label", F.lit(float(median)).alias("prediction")
+    )
 
 
 def oracle_rows(predictions: DataFrame, oracle: DataFrame) -> DataFrame:
     """The generator's noiseless prediction for each post (``oracle``: Pid, oracle)."""
     posts = predictions.select("Pid", "split", "label").dropDuplicates(["Pid"])
-    return posts.join(oracle, "Pid").select(F.lit(ORACLE).alias("model"), "Pid", "split", "label",
-                                           F.col("oracle").cast("double").alias("prediction"))
+    return posts.join(oracle, "Pid").select(
+        F.lit(ORACLE).alias("model"), "Pid", "split", "label", F.col("oracle").cast("double").alias("prediction")
+    )
 
 
 def error_by(predictions: DataFrame, posts: DataFrame, column: str) -> DataFrame:
     """MAE per model, split and value of a post column (e.g. Category)."""
     joined = predictions.join(posts.select("Pid", column), "Pid")
     return joined.groupBy("model", "split", column).agg(
-        F.count(F.lit(1)).alias("n"), F.avg(F.abs(F.col("prediction") - F.col("label"))).alias("mae"))
+        F.count(F.lit(1)).alias("n"), F.avg(F.abs(F.col("prediction") - F.col("label"))).alias("mae")
+    )
 
 
 def evaluate_all(spark, config) -> tuple[list[dict], str]:
@@ -80,15 +84,22 @@ def evaluate_all(spark, config) -> tuple[list[dict], str]:
     runs = table.select("model", "gold_version", "run_id").distinct().orderBy("model").collect()
     predictions = table.select("model", "Pid", "split", "label", "prediction")
     everything = predictions.unionByName(median_baseline(predictions))
-    notes = [f"Split protocol: **{config.features.protocol}**"
-             + (" (the research's random split: leaky, for comparison only)" if config.features.protocol == "seed" else ""),
-             "", "| model | gold version | MLflow run |", "|---|---|---|",
-             *[f"| {r['model']} | {r['gold_version']} | {r['run_id']} |" for r in runs]]
+    notes = [
+        f"Split protocol: **{config.features.protocol}**"
+        + (" (the research's random split: leaky, for comparison only)" if config.features.protocol == "seed" else ""),
+        "",
+        "| model | gold version | MLflow run |",
+        "|---|---|---|",
+        *[f"| {r['model']} | {r['gold_version']} | {r['run_id']} |" for r in runs],
+    ]
     oracle_dir = os.path.dirname(config.path("raw").rstrip("/"))
     oracle_files = list_files(spark, oracle_dir, "oracle_train.csv")
     if oracle_files:
-        oracle = spark.read.option("header", "true").csv(oracle_files[0].path).select(
-            F.col("Pid").cast("long"), F.col("oracle").cast("double"))
+        oracle = (
+            spark.read.option("header", "true")
+            .csv(oracle_files[0].path)
+            .select(F.col("Pid").cast("long"), F.col("oracle").cast("double"))
+        )
         everything = everything.unionByName(oracle_rows(predictions, oracle))
     everything = everything.localCheckpoint()
     rows = [r.asDict() for r in metrics(everything).orderBy("model", "split").collect()]
@@ -97,8 +108,9 @@ def evaluate_all(spark, config) -> tuple[list[dict], str]:
     versions = {r["gold_version"] for r in runs}
     label = "gold_v" + "_".join(str(v) for v in sorted(versions))
     folder = os.path.join(config.path("reports"), label)
-    importance_files = {r["model"]: os.path.join(model_dir(config, r["model"], r["gold_version"]), "importances.json")
-                        for r in runs}
+    importance_files = {
+        r["model"]: os.path.join(model_dir(config, r["model"], r["gold_version"]), "importances.json") for r in runs
+    }
     importance_files = {m: f for m, f in importance_files.items() if os.path.exists(f)}
     page = write_report(folder, f"smp-spark evaluation ({label})", rows, everything, errors, importance_files, notes)
     with open(os.path.join(folder, "metrics.json"), "w") as f:

@@ -48,6 +48,7 @@ were never scraped, 1% are ``not_found``, 0.5% ``failed`` (their true groups sti
 0.25% of group rows are repeated exactly and 0.25% are re-scraped with drifted counts, appended at
 the end of their chunk file. ``user_meta.csv`` covers 90% of users.
 """
+
 from __future__ import annotations
 
 import json
@@ -82,62 +83,115 @@ WRITE_CHUNK = 50_000  # rows per write, to bound memory
 
 # Posts per category in the real training set (seed-notebooks.md §1.5); "Whether" is the real spelling.
 CATEGORY_COUNTS = {
-    "Travel&Active&Sports": 55_069, "Holiday&Celebrations": 47_822, "Fashion": 39_090,
-    "Entertainment": 23_319, "Social&People": 18_897, "Whether&Season": 16_684, "Animal": 16_414,
-    "Food": 14_032, "Urban": 12_366, "Electronics": 4_059, "Family": 3_543,
+    "Travel&Active&Sports": 55_069,
+    "Holiday&Celebrations": 47_822,
+    "Fashion": 39_090,
+    "Entertainment": 23_319,
+    "Social&People": 18_897,
+    "Whether&Season": 16_684,
+    "Animal": 16_414,
+    "Food": 14_032,
+    "Urban": 12_366,
+    "Electronics": 4_059,
+    "Family": 3_543,
 }
 N_CONCEPTS = 668
 
 # 77 subcategories, each with two real concept names; the other concepts get synthetic names.
 SUBCATEGORIES = {
     "Travel&Active&Sports": {
-        "Travel": ("landmark", "backpack"), "Beach": ("seashore", "sand"), "Mountain": ("summit", "alps"),
-        "Hiking": ("trail", "trekking"), "Cycling": ("bicycle", "peloton"), "Running": ("marathon", "jogging"),
-        "Soccer": ("football", "stadium"), "Skiing": ("snowboard", "slope"), "Surfing": ("surfboard", "wave"),
-        "Motorsport": ("racecar", "rally"), "Sailing": ("sailboat", "regatta"), "Camping": ("tent", "campfire"),
+        "Travel": ("landmark", "backpack"),
+        "Beach": ("seashore", "sand"),
+        "Mountain": ("summit", "alps"),
+        "Hiking": ("trail", "trekking"),
+        "Cycling": ("bicycle", "peloton"),
+        "Running": ("marathon", "jogging"),
+        "Soccer": ("football", "stadium"),
+        "Skiing": ("snowboard", "slope"),
+        "Surfing": ("surfboard", "wave"),
+        "Motorsport": ("racecar", "rally"),
+        "Sailing": ("sailboat", "regatta"),
+        "Camping": ("tent", "campfire"),
         "Roadtrip": ("highway", "roadsign"),
     },
     "Holiday&Celebrations": {
-        "Christmas": ("xmas", "ornament"), "Halloween": ("pumpkin", "costume"), "Wedding": ("bride", "bouquet"),
-        "Birthday": ("cake", "balloon"), "Festival": ("carnival", "lantern"), "Fireworks": ("firework", "sparkler"),
-        "Easter": ("easteregg", "bunny"), "Parade": ("marchingband", "float"),
+        "Christmas": ("xmas", "ornament"),
+        "Halloween": ("pumpkin", "costume"),
+        "Wedding": ("bride", "bouquet"),
+        "Birthday": ("cake", "balloon"),
+        "Festival": ("carnival", "lantern"),
+        "Fireworks": ("firework", "sparkler"),
+        "Easter": ("easteregg", "bunny"),
+        "Parade": ("marchingband", "float"),
     },
     "Fashion": {
-        "Girls,Fashion": ("skirt", "dress"), "Streetstyle": ("ootd", "sneakers"), "Menswear": ("suit", "necktie"),
-        "Accessories": ("handbag", "jewelry"), "Shoes": ("heels", "boots"), "Makeup": ("lipstick", "eyeliner"),
-        "Cosplay": ("anime", "wig"), "Runway": ("catwalk", "model"),
+        "Girls,Fashion": ("skirt", "dress"),
+        "Streetstyle": ("ootd", "sneakers"),
+        "Menswear": ("suit", "necktie"),
+        "Accessories": ("handbag", "jewelry"),
+        "Shoes": ("heels", "boots"),
+        "Makeup": ("lipstick", "eyeliner"),
+        "Cosplay": ("anime", "wig"),
+        "Runway": ("catwalk", "model"),
     },
     "Entertainment": {
-        "Music": ("rnb", "guitar"), "Concert": ("livemusic", "stage"), "Movie": ("cinema", "premiere"),
-        "Theater": ("musical", "actor"), "Dance": ("ballet", "salsa"), "Games": ("videogame", "arcade"),
-        "Comics": ("superhero", "comiccon"), "Toys": ("lego", "figurine"), "Circus": ("clown", "acrobat"),
+        "Music": ("rnb", "guitar"),
+        "Concert": ("livemusic", "stage"),
+        "Movie": ("cinema", "premiere"),
+        "Theater": ("musical", "actor"),
+        "Dance": ("ballet", "salsa"),
+        "Games": ("videogame", "arcade"),
+        "Comics": ("superhero", "comiccon"),
+        "Toys": ("lego", "figurine"),
+        "Circus": ("clown", "acrobat"),
     },
     "Social&People": {
-        "Portrait": ("headshot", "face"), "Friends": ("friendship", "hug"), "Party": ("nightclub", "dj"),
-        "Selfie": ("mirror", "smile"), "Crowd": ("people", "street"), "Protest": ("demonstration", "banner"),
+        "Portrait": ("headshot", "face"),
+        "Friends": ("friendship", "hug"),
+        "Party": ("nightclub", "dj"),
+        "Selfie": ("mirror", "smile"),
+        "Crowd": ("people", "street"),
+        "Protest": ("demonstration", "banner"),
         "Work": ("office", "meeting"),
     },
     "Whether&Season": {
-        "Raining": ("puddle", "umbrella"), "Snow": ("snowman", "blizzard"), "Autumn": ("leaves", "foliage"),
-        "Spring": ("blossom", "tulip"), "Summer": ("sunshine", "heatwave"), "Sunset": ("dusk", "goldenhour"),
+        "Raining": ("puddle", "umbrella"),
+        "Snow": ("snowman", "blizzard"),
+        "Autumn": ("leaves", "foliage"),
+        "Spring": ("blossom", "tulip"),
+        "Summer": ("sunshine", "heatwave"),
+        "Sunset": ("dusk", "goldenhour"),
         "Clouds": ("cumulus", "storm"),
     },
     "Animal": {
-        "Dogs": ("puppy", "labrador"), "Cats": ("kitten", "tabby"), "Birds": ("heron", "owl"),
-        "Insects": ("butterfly", "bee"), "Wildlife": ("deer", "fox"), "Horses": ("pony", "stallion"),
+        "Dogs": ("puppy", "labrador"),
+        "Cats": ("kitten", "tabby"),
+        "Birds": ("heron", "owl"),
+        "Insects": ("butterfly", "bee"),
+        "Wildlife": ("deer", "fox"),
+        "Horses": ("pony", "stallion"),
         "Fish": ("aquarium", "koi"),
     },
     "Food": {
-        "Dessert": ("cupcake", "icecream"), "Drinks": ("cocktail", "beer"), "Restaurant": ("dinner", "chef"),
-        "Fruit": ("strawberry", "apple"), "Baking": ("bread", "cookies"), "Coffee": ("latte", "espresso"),
+        "Dessert": ("cupcake", "icecream"),
+        "Drinks": ("cocktail", "beer"),
+        "Restaurant": ("dinner", "chef"),
+        "Fruit": ("strawberry", "apple"),
+        "Baking": ("bread", "cookies"),
+        "Coffee": ("latte", "espresso"),
     },
     "Urban": {
-        "StreetArt": ("wallporn", "graffiti"), "Architecture": ("facade", "skyscraper"),
-        "Night": ("neon", "streetlight"), "Transport": ("tram", "subway"), "Bridges": ("suspension", "arch"),
+        "StreetArt": ("wallporn", "graffiti"),
+        "Architecture": ("facade", "skyscraper"),
+        "Night": ("neon", "streetlight"),
+        "Transport": ("tram", "subway"),
+        "Bridges": ("suspension", "arch"),
         "Skyline": ("cityscape", "rooftop"),
     },
     "Electronics": {
-        "Gadgets": ("smartphone", "drone"), "Cameras": ("dslr", "lens"), "Computers": ("laptop", "keyboard"),
+        "Gadgets": ("smartphone", "drone"),
+        "Cameras": ("dslr", "lens"),
+        "Computers": ("laptop", "keyboard"),
     },
     "Family": {"Kids": ("toddler", "playground"), "Baby": ("newborn", "stroller"), "Parents": ("mom", "dad")},
 }
@@ -158,10 +212,34 @@ GROUP_WORDS = (
 ).split()
 
 # Local hour at which people post (relative weights, 0h..23h).
-LOCAL_HOUR_PROFILE = np.array([
-    2.0, 1.5, 1.0, 0.7, 0.5, 0.5, 0.8, 1.5, 2.5, 3.5, 4.0, 4.5,
-    5.0, 5.0, 5.0, 5.0, 5.2, 5.5, 6.0, 6.5, 6.5, 6.0, 5.0, 3.5,
-])
+LOCAL_HOUR_PROFILE = np.array(
+    [
+        2.0,
+        1.5,
+        1.0,
+        0.7,
+        0.5,
+        0.5,
+        0.8,
+        1.5,
+        2.5,
+        3.5,
+        4.0,
+        4.5,
+        5.0,
+        5.0,
+        5.0,
+        5.0,
+        5.2,
+        5.5,
+        6.0,
+        6.5,
+        6.5,
+        6.0,
+        5.0,
+        3.5,
+    ]
+)
 # Users per UTC offset (relative weights); offsets not listed get weight 0.3.
 OFFSET_WEIGHTS = {-8: 12, -7: 4, -6: 6, -5: 12, -4: 2, -3: 3, 0: 10, 1: 20, 2: 6, 3: 2, 5: 1, 8: 6, 9: 4, 10: 3}
 N_TIMEZONE_IDS = 91
@@ -334,8 +412,7 @@ def build_world() -> World:
     word_id = {w: i for i, w in enumerate(vocabulary)}
     tied = rng.integers(200, 20_000, (len(concepts), CONCEPT_TAGS - 1))
     concept_tags = np.column_stack([[word_id[c] for c in concepts], tied])
-    return World(categories, subcategories, sub_category, concepts, concept_sub, concept_prob,
-                 vocabulary, concept_tags)
+    return World(categories, subcategories, sub_category, concepts, concept_sub, concept_prob, vocabulary, concept_tags)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -389,8 +466,21 @@ def draw_users(seed: int, n_train: int, n_new: int, world: World) -> Users:
     home_lon = (utc_offset * 15 + rng.normal(0, 5, n) + 180) % 360 - 180
     ispro = (rng.random(n) < _sigmoid(-1.0 + 0.45 * latent)).astype(int)
     canbuypro = ((ispro == 0) & (rng.random(n) < 0.4)).astype(int)
-    return Users(n_train, latent, activity, group_habit, tag_rate, geo_rate, home_concept,
-                 timezone_id + 1, utc_offset, home_lat, home_lon, ispro, canbuypro)
+    return Users(
+        n_train,
+        latent,
+        activity,
+        group_habit,
+        tag_rate,
+        geo_rate,
+        home_concept,
+        timezone_id + 1,
+        utc_offset,
+        home_lat,
+        home_lon,
+        ispro,
+        canbuypro,
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -460,7 +550,7 @@ def assign_owners(seed: int, users: Users, n_train: int, n_test: int) -> np.ndar
     weights = users.activity[: users.n_train]
     existing = rng.choice(train_users, size=n_existing, p=weights / weights.sum())
     new_users = np.arange(users.n_train, users.n)
-    new = np.repeat(new_users, _posts_per_user(rng, n_test - n_existing, users.activity[users.n_train:]))
+    new = np.repeat(new_users, _posts_per_user(rng, n_test - n_existing, users.activity[users.n_train :]))
     test = np.concatenate([existing, new])
     return np.concatenate([rng.permutation(train), rng.permutation(test)])
 
@@ -501,8 +591,9 @@ def draw_concepts(rng: np.random.Generator, users: Users, owner: np.ndarray, wor
     return np.where(rng.random(len(owner)) < 0.4, users.home_concept[owner], overall)
 
 
-def draw_tags(rng: np.random.Generator, users: Users, owner: np.ndarray, concept: np.ndarray,
-              world: World) -> tuple[np.ndarray, np.ndarray]:
+def draw_tags(
+    rng: np.random.Generator, users: Users, owner: np.ndarray, concept: np.ndarray, world: World
+) -> tuple[np.ndarray, np.ndarray]:
     """Tags per post as CSR (offsets, vocabulary ids): Zipf-like words plus the concept's tied tags."""
     n_raw = np.minimum(MAX_TAGS, rng.poisson(users.tag_rate[owner]))
     post = np.repeat(np.arange(len(owner)), n_raw)
@@ -523,8 +614,9 @@ def _camera_title(style: int, number: int, stamp: str) -> str:
     return stamp.replace("T", " ").replace(":", ".")
 
 
-def draw_titles(rng: np.random.Generator, postdate: np.ndarray, concept: np.ndarray,
-                world: World) -> tuple[list[str], np.ndarray, np.ndarray]:
+def draw_titles(
+    rng: np.random.Generator, postdate: np.ndarray, concept: np.ndarray, world: World
+) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Titles: 3% empty, 10% camera defaults ("IMG_1234", "2016-03-06 22.19.08"), else 1-12 words."""
     n = len(postdate)
     kind = rng.choice(3, size=n, p=[0.03, 0.10, 0.87])  # 0 empty, 1 camera default, 2 written
@@ -544,7 +636,7 @@ def draw_titles(rng: np.random.Generator, postdate: np.ndarray, concept: np.ndar
         elif kind[i] == 1:
             titles.append(_camera_title(camera_style[i], camera_number[i], stamps[i]))
         else:
-            ws = words[starts[i]:starts[i + 1]].tolist()
+            ws = words[starts[i] : starts[i + 1]].tolist()
             if lead_concept[i]:
                 ws[0] = world.concepts[concept[i]]
             titles.append(" ".join(w.capitalize() for w in ws) if capitalise[i] else " ".join(ws))
@@ -584,8 +676,9 @@ def make_groups(seed: int, n_posts_train: int) -> Groups:
     return Groups(ids, titles, member.astype(np.int64), pool.astype(np.int64))
 
 
-def draw_memberships(rng: np.random.Generator, users: Users, owner: np.ndarray,
-                     n_groups_total: int) -> tuple[np.ndarray, np.ndarray]:
+def draw_memberships(
+    rng: np.random.Generator, users: Users, owner: np.ndarray, n_groups_total: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Groups per post as CSR (offsets, group index): about 25% of posts, median 7, mean ~20."""
     n = len(owner)
     habit = users.group_habit[owner]
@@ -610,9 +703,28 @@ def draw_posts(seed: int, users: Users, world: World, groups: Groups, n_train: i
     has_geo, lat, lon, accuracy, blank_longitude = draw_geo(_stream(seed, "geo"), users, owner)
     group_offsets, group_ids = draw_memberships(_stream(seed, "memberships"), users, owner, len(groups.ids))
     status = _stream(seed, "scrape").choice(4, size=len(owner), p=[0.955, 0.01, 0.005, 0.03])
-    return Posts(n_train, owner, postdate, pid, flickr_id, concept, is_video, tag_offsets, tag_ids,
-                 titles, title_words, camera_title, has_geo, lat, lon, accuracy, blank_longitude,
-                 group_offsets, group_ids, status)
+    return Posts(
+        n_train,
+        owner,
+        postdate,
+        pid,
+        flickr_id,
+        concept,
+        is_video,
+        tag_offsets,
+        tag_ids,
+        titles,
+        title_words,
+        camera_title,
+        has_geo,
+        lat,
+        lon,
+        accuracy,
+        blank_longitude,
+        group_offsets,
+        group_ids,
+        status,
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -628,9 +740,11 @@ class Effects:
 
 def draw_effects(seed: int, world: World, model: LabelModel) -> Effects:
     rng = _stream(seed, "effects")
-    return Effects(rng.normal(0, model.category_sd, len(world.categories)),
-                   rng.normal(0, model.subcategory_sd, len(world.subcategories)),
-                   rng.normal(0, model.concept_sd, len(world.concepts)))
+    return Effects(
+        rng.normal(0, model.category_sd, len(world.categories)),
+        rng.normal(0, model.subcategory_sd, len(world.subcategories)),
+        rng.normal(0, model.concept_sd, len(world.concepts)),
+    )
 
 
 def mean_member_count(posts: Posts, groups: Groups) -> np.ndarray:
@@ -640,8 +754,9 @@ def mean_member_count(posts: Posts, groups: Groups) -> np.ndarray:
     return total / np.maximum(posts.n_groups, 1)
 
 
-def score_components(posts: Posts, users: Users, groups: Groups, world: World, effects: Effects,
-                     model: LabelModel) -> dict[str, np.ndarray]:
+def score_components(
+    posts: Posts, users: Users, groups: Groups, world: World, effects: Effects, model: LabelModel
+) -> dict[str, np.ndarray]:
     """Each additive term of the noiseless score ``z`` (log2 views) per post."""
     sub = world.concept_sub[posts.concept]
     hour = (posts.postdate // 3600) % 24
@@ -649,17 +764,26 @@ def score_components(posts: Posts, users: Users, groups: Groups, world: World, e
     in_groups = posts.n_groups > 0
     log_member = np.log(np.maximum(mean_member_count(posts, groups), 1.0))
     return {
-        "category": (effects.category[world.sub_category[sub]] + effects.subcategory[sub]
-                     + effects.concept[posts.concept]),
+        "category": (
+            effects.category[world.sub_category[sub]] + effects.subcategory[sub] + effects.concept[posts.concept]
+        ),
         "user": model.user_sd * users.latent[posts.owner],
-        "text": (model.tags_coef * (np.log1p(posts.n_tags) - model.tags_center)
-                 + model.title_coef * (np.minimum(posts.title_words, 8) - 3)
-                 + model.camera_title * posts.camera_title + model.video * posts.is_video),
-        "time": (model.hour_effect()[hour] + np.array(model.weekday_effect)[weekday]
-                 + model.trend_per_year * (posts.postdate - TRAIN_START) / (365.25 * DAY)),
+        "text": (
+            model.tags_coef * (np.log1p(posts.n_tags) - model.tags_center)
+            + model.title_coef * (np.minimum(posts.title_words, 8) - 3)
+            + model.camera_title * posts.camera_title
+            + model.video * posts.is_video
+        ),
+        "time": (
+            model.hour_effect()[hour]
+            + np.array(model.weekday_effect)[weekday]
+            + model.trend_per_year * (posts.postdate - TRAIN_START) / (365.25 * DAY)
+        ),
         "geo": model.geo * posts.has_geo,
-        "groups": (model.groups_coef * np.log1p(posts.n_groups)
-                   + model.member_coef * in_groups * (log_member - model.member_ref)),
+        "groups": (
+            model.groups_coef * np.log1p(posts.n_groups)
+            + model.member_coef * in_groups * (log_member - model.member_ref)
+        ),
     }
 
 
@@ -693,29 +817,48 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float | None:
 
 
 def _metrics(pred: np.ndarray, label: np.ndarray) -> dict[str, float]:
-    return {"mae": round(float(np.mean(np.abs(pred - label))), 4),
-            "rmse": round(float(np.sqrt(np.mean((pred - label) ** 2))), 4),
-            "src": _spearman(pred, label)}
+    return {
+        "mae": round(float(np.mean(np.abs(pred - label))), 4),
+        "rmse": round(float(np.sqrt(np.mean((pred - label) ** 2))), 4),
+        "src": _spearman(pred, label),
+    }
 
 
 def _stats(label: np.ndarray) -> dict[str, float]:
-    return {k: round(float(f(label)), 4) for k, f in
-            [("mean", np.mean), ("std", np.std), ("min", np.min), ("median", np.median), ("max", np.max)]}
+    return {
+        k: round(float(f(label)), 4)
+        for k, f in [("mean", np.mean), ("std", np.std), ("min", np.min), ("median", np.median), ("max", np.max)]
+    }
 
 
-def ground_truth(posts: Posts, users: Users, groups: Groups, world: World, text: UserText,
-                 effects: Effects, model: LabelModel, components: dict[str, np.ndarray],
-                 label: np.ndarray, oracle: np.ndarray, settings: dict, files: dict) -> dict:
+def ground_truth(
+    posts: Posts,
+    users: Users,
+    groups: Groups,
+    world: World,
+    text: UserText,
+    effects: Effects,
+    model: LabelModel,
+    components: dict[str, np.ndarray],
+    label: np.ndarray,
+    oracle: np.ndarray,
+    settings: dict,
+    files: dict,
+) -> dict:
     """Settings, coefficients and effects, oracle and baseline metrics, label stats and counts."""
     train, test = slice(0, posts.n_train), slice(posts.n_train, posts.n)
     train_median = float(np.median(label[train]))
     releases = {"train": train, "test": test} if posts.n > posts.n_train else {"train": train}
     features = {
-        "groups": posts.n_groups, "log1p_groups": np.log1p(posts.n_groups),
+        "groups": posts.n_groups,
+        "log1p_groups": np.log1p(posts.n_groups),
         "group_mean_member_count": mean_member_count(posts, groups),
-        "user_effect_latent": components["user"], "photo_count": text.photo_count[posts.owner],
+        "user_effect_latent": components["user"],
+        "photo_count": text.photo_count[posts.owner],
         "ispro": users.ispro[posts.owner],
-        "tag_count": posts.n_tags, "title_words": posts.title_words, "has_geo": posts.has_geo,
+        "tag_count": posts.n_tags,
+        "title_words": posts.title_words,
+        "has_geo": posts.has_geo,
     }
     return {
         "generator_version": GENERATOR_VERSION,
@@ -727,18 +870,22 @@ def ground_truth(posts: Posts, users: Users, groups: Groups, world: World, text:
         "subcategory_effects": dict(zip(world.subcategories, np.round(effects.subcategory, 4).tolist())),
         "concept_effects": dict(zip(world.concepts, np.round(effects.concept, 4).tolist())),
         "oracle": {name: _metrics(oracle[rows], label[rows]) for name, rows in releases.items()},
-        "median_baseline": {name: {"median": train_median,
-                                   "mae": round(float(np.mean(np.abs(label[rows] - train_median))), 4)}
-                            for name, rows in releases.items()},
+        "median_baseline": {
+            name: {"median": train_median, "mae": round(float(np.mean(np.abs(label[rows] - train_median))), 4)}
+            for name, rows in releases.items()
+        },
         "label_stats": {name: _stats(label[rows]) for name, rows in releases.items()},
         "component_std_train": {k: round(float(np.std(v[train])), 4) for k, v in components.items()},
         "pearson_with_label_train": {k: _pearson(v[train], label[train]) for k, v in features.items()},
         "counts": {
-            "train_posts": posts.n_train, "test_posts": posts.n - posts.n_train,
+            "train_posts": posts.n_train,
+            "test_posts": posts.n - posts.n_train,
             "train_users": users.n_train,
             "test_users": int(len(np.unique(posts.owner[test]))),
-            "new_test_users": users.n - users.n_train, "users": users.n,
-            "groups": len(groups.ids), "groups_used": int(len(np.unique(posts.group_ids))),
+            "new_test_users": users.n - users.n_train,
+            "users": users.n,
+            "groups": len(groups.ids),
+            "groups_used": int(len(np.unique(posts.group_ids))),
             "post_group_memberships": int(len(posts.group_ids)),
             "posts_with_groups_share_train": round(float(np.mean(posts.n_groups[train] > 0)), 4),
             "files": files,
@@ -843,8 +990,12 @@ def user_texts(seed: int, users: Users, posts: Posts, dims: int) -> UserText:
     picks = rng.integers(0, len(alias_words), (n, 2)).tolist()
     alias_number = rng.integers(1, 100, n).tolist()
     has_alias = (rng.random(n) >= 0.3).tolist()
-    pathalias = _unique_aliases([f"{alias_words[a]}_{alias_words[b]}_{k}" if h else "None"
-                                 for (a, b), k, h in zip(picks, alias_number, has_alias)])
+    pathalias = _unique_aliases(
+        [
+            f"{alias_words[a]}_{alias_words[b]}_{k}" if h else "None"
+            for (a, b), k, h in zip(picks, alias_number, has_alias)
+        ]
+    )
 
     posts_of_user = np.bincount(posts.owner, minlength=n)
     first_post = np.full(n, TEST_END, np.int64)
@@ -876,8 +1027,16 @@ def user_texts(seed: int, users: Users, posts: Posts, dims: int) -> UserText:
     return UserText(uid, nsid, pathalias, profile, photo_count)
 
 
-def write_release(folder: Path, prefix: str, start: int, stop: int, posts: Posts, world: World,
-                  text: UserText, label: np.ndarray | None) -> dict[str, int]:
+def write_release(
+    folder: Path,
+    prefix: str,
+    start: int,
+    stop: int,
+    posts: Posts,
+    world: World,
+    text: UserText,
+    label: np.ndarray | None,
+) -> dict[str, int]:
     """The five JSON files, the image URL file and (training only) the label file; rows per file."""
     folder.mkdir(parents=True, exist_ok=True)
     sub = world.concept_sub
@@ -892,23 +1051,29 @@ def write_release(folder: Path, prefix: str, start: int, stop: int, posts: Posts
         return [(text.uid[o], p) for o, p in zip(posts.owner[a:b].tolist(), posts.pid[a:b].tolist())]
 
     def category(a, b):
-        return [f'{{"Uid": "{u}", "Pid": "{p}", {concept_json[k]}'
-                for (u, p), k in zip(keys(a, b), posts.concept[a:b].tolist())]
+        return [
+            f'{{"Uid": "{u}", "Pid": "{p}", {concept_json[k]}'
+            for (u, p), k in zip(keys(a, b), posts.concept[a:b].tolist())
+        ]
 
     def text_rows(a, b):
-        offsets = posts.tag_offsets[a:b + 1] - posts.tag_offsets[a]
-        words = vocabulary[posts.tag_ids[posts.tag_offsets[a]:posts.tag_offsets[b]]].tolist()
-        return [f'{{"Uid": "{u}", "Pid": "{p}", "Title": "{posts.titles[a + i]}", '
-                f'"Mediatype": "{"video" if posts.is_video[a + i] else "photo"}", '
-                f'"Alltags": "{" ".join(words[offsets[i]:offsets[i + 1]])}"}}'
-                for i, (u, p) in enumerate(keys(a, b))]
+        offsets = posts.tag_offsets[a : b + 1] - posts.tag_offsets[a]
+        words = vocabulary[posts.tag_ids[posts.tag_offsets[a] : posts.tag_offsets[b]]].tolist()
+        return [
+            f'{{"Uid": "{u}", "Pid": "{p}", "Title": "{posts.titles[a + i]}", '
+            f'"Mediatype": "{"video" if posts.is_video[a + i] else "photo"}", '
+            f'"Alltags": "{" ".join(words[offsets[i] : offsets[i + 1]])}"}}'
+            for i, (u, p) in enumerate(keys(a, b))
+        ]
 
     def temporal(a, b):
         rows = []
         for i, (u, p) in enumerate(keys(a, b), start=a):
             if posts.has_geo[i]:
-                geo = (f'"Latitude": "{posts.lat[i]:.6f}", "Longitude": "{posts.lon[i]:.6f}", '
-                       f'"Geoaccuracy": "{posts.geoaccuracy[i]}"')
+                geo = (
+                    f'"Latitude": "{posts.lat[i]:.6f}", "Longitude": "{posts.lon[i]:.6f}", '
+                    f'"Geoaccuracy": "{posts.geoaccuracy[i]}"'
+                )
             else:
                 longitude = "" if posts.blank_longitude[i] else "0"
                 geo = f'"Latitude": "0", "Longitude": "{longitude}", "Geoaccuracy": "0"'
@@ -916,26 +1081,38 @@ def write_release(folder: Path, prefix: str, start: int, stop: int, posts: Posts
         return rows
 
     def user(a, b):
-        return [f'{{"Uid": "{text.uid[o]}", "Pid": {p}, {text.profile[o]}'
-                for o, p in zip(posts.owner[a:b].tolist(), posts.pid[a:b].tolist())]
+        return [
+            f'{{"Uid": "{text.uid[o]}", "Pid": {p}, {text.profile[o]}'
+            for o, p in zip(posts.owner[a:b].tolist(), posts.pid[a:b].tolist())
+        ]
 
     def additional(a, b):
-        return [f'{{"Uid": "{text.uid[o]}", "Pid": "{p}", "Pathalias": "{text.pathalias[o]}", '
-                f'"Ispublic": "1", "Mediastatus": "ready"}}'
-                for o, p in zip(posts.owner[a:b].tolist(), posts.pid[a:b].tolist())]
+        return [
+            f'{{"Uid": "{text.uid[o]}", "Pid": "{p}", "Pathalias": "{text.pathalias[o]}", '
+            f'"Ispublic": "1", "Mediastatus": "ready"}}'
+            for o, p in zip(posts.owner[a:b].tolist(), posts.pid[a:b].tolist())
+        ]
 
     def urls(a, b):
-        return [f"https://www.flickr.com/photos/{text.nsid[o]}/{f}"
-                for o, f in zip(posts.owner[a:b].tolist(), posts.flickr_id[a:b].tolist())]
+        return [
+            f"https://www.flickr.com/photos/{text.nsid[o]}/{f}"
+            for o, f in zip(posts.owner[a:b].tolist(), posts.flickr_id[a:b].tolist())
+        ]
 
     rows = {}
-    for name, render in [("category", category), ("text", text_rows), ("temporalspatial_information", temporal),
-                         ("user_data", user), ("additional_information", additional)]:
+    for name, render in [
+        ("category", category),
+        ("text", text_rows),
+        ("temporalspatial_information", temporal),
+        ("user_data", user),
+        ("additional_information", additional),
+    ]:
         rows[f"{prefix}_{name}.json"] = write_json_list(folder / f"{prefix}_{name}.json", start, stop, render)
     rows[f"{prefix}_img_filepath.txt"] = write_lines(folder / f"{prefix}_img_filepath.txt", start, stop, urls)
     if label is not None:
         rows[f"{prefix}_label.txt"] = write_lines(
-            folder / f"{prefix}_label.txt", start, stop, lambda a, b: [f"{x:.2f}" for x in label[a:b].tolist()])
+            folder / f"{prefix}_label.txt", start, stop, lambda a, b: [f"{x:.2f}" for x in label[a:b].tolist()]
+        )
     return rows
 
 
@@ -949,14 +1126,20 @@ def _rescrapes(rng: np.random.Generator, posts: Posts, groups: Groups, group_row
     rows = {}
     for r in np.flatnonzero(kind).tolist():
         g = posts.group_ids[r]
-        rows[r] = group_row[g] if kind[r] == 1 else (
-            f"{groups.ids[g]},{_csv_field(groups.titles[g])},"
-            f"{groups.member_count[g] + member_drift[r]},{groups.pool_count[g] + pool_drift[r]}")
+        rows[r] = (
+            group_row[g]
+            if kind[r] == 1
+            else (
+                f"{groups.ids[g]},{_csv_field(groups.titles[g])},"
+                f"{groups.member_count[g] + member_drift[r]},{groups.pool_count[g] + pool_drift[r]}"
+            )
+        )
     return rows
 
 
-def _group_meta_lines(a: int, b: int, posts: Posts, group_row: list[str], rescrapes: dict[int, str],
-                      rescraped: np.ndarray) -> list[str]:
+def _group_meta_lines(
+    a: int, b: int, posts: Posts, group_row: list[str], rescrapes: dict[int, str], rescraped: np.ndarray
+) -> list[str]:
     """Group rows of posts a..b-1 whose photo was scraped ok, then the range's re-scraped rows."""
     lo = posts.group_offsets[a]
     row_post = np.repeat(np.arange(a, b), posts.n_groups[a:b])
@@ -964,13 +1147,14 @@ def _group_meta_lines(a: int, b: int, posts: Posts, group_row: list[str], rescra
     photo = posts.flickr_id[row_post[kept - lo]].tolist()
     lines = [f"{p},{group_row[g]}" for p, g in zip(photo, posts.group_ids[kept].tolist())]
     again = rescraped[kept]
-    lines += [f"{p},{rescrapes[r]}" for p, r in
-              zip(posts.flickr_id[row_post[kept[again] - lo]].tolist(), kept[again].tolist())]
+    lines += [
+        f"{p},{rescrapes[r]}"
+        for p, r in zip(posts.flickr_id[row_post[kept[again] - lo]].tolist(), kept[again].tolist())
+    ]
     return lines
 
 
-def _write_user_meta(path: Path, rng: np.random.Generator, users: Users, text: UserText,
-                     who: np.ndarray) -> int:
+def _write_user_meta(path: Path, rng: np.random.Generator, users: Users, text: UserText, who: np.ndarray) -> int:
     """90% of the users ``who``: contacts grow with latent popularity, public groups with the
     group habit."""
     listed = who[rng.random(len(who)) < 0.9]
@@ -980,20 +1164,25 @@ def _write_user_meta(path: Path, rng: np.random.Generator, users: Users, text: U
     when = SCRAPE_START + np.timedelta64(40 * DAY, "s") + (np.arange(len(listed)) // 2).astype("timedelta64[s]")
     with open(path, "w", encoding="utf-8") as f:
         f.write("Uid,contacts_count,public_groups_count,scraped_at\n")
-        f.writelines(f"{text.uid[u]},{int(c)},{int(g)},{t}\n" for u, c, g, t in
-                     zip(listed.tolist(), contacts.tolist(), public_groups.tolist(), _iso_utc(when)))
+        f.writelines(
+            f"{text.uid[u]},{int(c)},{int(g)},{t}\n"
+            for u, c, g, t in zip(listed.tolist(), contacts.tolist(), public_groups.tolist(), _iso_utc(when))
+        )
     return len(listed)
 
 
-def write_scraped(folders: dict[str, Path], seed: int, posts: Posts, users: Users, groups: Groups,
-                  text: UserText) -> dict[str, dict[str, int]]:
+def write_scraped(
+    folders: dict[str, Path], seed: int, posts: Posts, users: Users, groups: Groups, text: UserText
+) -> dict[str, dict[str, int]]:
     """Per release (``folders['train']``, ``folders['test']``): group_meta_<from>_to_<to>.csv per
     50,000 posts, photo_status.csv and user_meta.csv for that release's photos and users, so each
     release's scraped folder names only its own posts. Returns rows per file, per release."""
     rng = _stream(seed, "scraped")
     status_names = ["ok", "not_found", "failed"]
-    group_row = [f"{g},{_csv_field(t)},{m},{c}" for g, t, m, c in
-                 zip(groups.ids, groups.titles, groups.member_count.tolist(), groups.pool_count.tolist())]
+    group_row = [
+        f"{g},{_csv_field(t)},{m},{c}"
+        for g, t, m, c in zip(groups.ids, groups.titles, groups.member_count.tolist(), groups.pool_count.tolist())
+    ]
     rescrapes = _rescrapes(rng, posts, groups, group_row)
     rescraped = np.zeros(len(posts.group_ids), bool)
     rescraped[list(rescrapes)] = True
@@ -1010,10 +1199,15 @@ def write_scraped(folders: dict[str, Path], seed: int, posts: Posts, users: User
             for a, b in _chunks(start, stop, SCRAPE_CHUNK):
                 scraped = np.flatnonzero(posts.status[a:b] < 3) + a
                 # about 4 photos a second, each chunk started two days after the previous one
-                when = (SCRAPE_START + np.timedelta64(2 * DAY * number, "s")
-                        + np.rint((scraped - a) * 0.25).astype("timedelta64[s]"))
-                status_file.writelines(f"{flickr_id[i]},{status_names[posts.status[i]]},{t}\n"
-                                       for i, t in zip(scraped.tolist(), _iso_utc(when)))
+                when = (
+                    SCRAPE_START
+                    + np.timedelta64(2 * DAY * number, "s")
+                    + np.rint((scraped - a) * 0.25).astype("timedelta64[s]")
+                )
+                status_file.writelines(
+                    f"{flickr_id[i]},{status_names[posts.status[i]]},{t}\n"
+                    for i, t in zip(scraped.tolist(), _iso_utc(when))
+                )
                 counts["photo_status.csv"] += len(scraped)
                 name = f"group_meta_{a}_to_{b}.csv"
                 lines = _group_meta_lines(a, b, posts, group_row, rescrapes, rescraped)
@@ -1049,8 +1243,17 @@ def _clock(progress: bool) -> Callable[[str], None]:
     return step
 
 
-def generate_dataset(train_dir: str, test_dir: str, scraped_dir: str, scraped_test_dir: str, scale: int,
-                     seed: int, test_fraction: float, description_dims: int, progress: bool = False) -> dict:
+def generate_dataset(
+    train_dir: str,
+    test_dir: str,
+    scraped_dir: str,
+    scraped_test_dir: str,
+    scale: int,
+    seed: int,
+    test_fraction: float,
+    description_dims: int,
+    progress: bool = False,
+) -> dict:
     """Write a training release (``scale`` posts), a test release and the scraped tables.
 
     Also writes ``ground_truth.json`` and ``oracle_train.csv`` (each training post's noiseless
@@ -1083,14 +1286,14 @@ def generate_dataset(train_dir: str, test_dir: str, scraped_dir: str, scraped_te
     files["test"] = write_release(Path(test_dir), "test", scale, posts.n, posts, world, text, None)
     write_pid_values(Path(test_dir).parent / "test_labels_hidden.csv", posts.pid[test], label[test], "label")
     step("test release")
-    scraped = write_scraped({"train": Path(scraped_dir), "test": Path(scraped_test_dir)},
-                            seed, posts, users, groups, text)
+    scraped = write_scraped(
+        {"train": Path(scraped_dir), "test": Path(scraped_test_dir)}, seed, posts, users, groups, text
+    )
     files["scraped"], files["scraped_test"] = scraped["train"], scraped["test"]
     step("scraped tables")
 
     settings = {"seed": seed, "scale": scale, "test_fraction": test_fraction, "description_dims": description_dims}
-    truth = ground_truth(posts, users, groups, world, text, effects, model, components, label, oracle,
-                         settings, files)
+    truth = ground_truth(posts, users, groups, world, text, effects, model, components, label, oracle, settings, files)
     train = slice(0, posts.n_train)
     write_pid_values(Path(train_dir).parent / "oracle_train.csv", posts.pid[train], oracle[train], "oracle")
     with open(Path(train_dir).parent / "ground_truth.json", "w", encoding="utf-8") as f:

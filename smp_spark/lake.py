@@ -1,4 +1,5 @@
 """Delta Lake helpers: idempotent table sync and version lookup."""
+
 from __future__ import annotations
 
 from delta.tables import DeltaTable
@@ -35,7 +36,8 @@ def sync_table(
     on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
     delete_condition = " AND ".join(f"t.`{c}` = '{v}'" for c, v in (scope or {}).items()) or None
     (
-        DeltaTable.forPath(spark, path).alias("t")
+        DeltaTable.forPath(spark, path)
+        .alias("t")
         .merge(source.alias("s"), on)
         .whenMatchedUpdateAll(condition=f"t.{ROW_HASH} <> s.{ROW_HASH}")
         .whenNotMatchedInsertAll()

@@ -3,6 +3,7 @@
 Everything plotted is aggregated (or sampled to a few thousand points) in Spark first; only those
 small results reach the driver.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,7 +47,9 @@ def plot_model_comparison(rows: list[dict], path: str) -> None:
     for ax, metric in zip(axes, ("mae", "src")):
         width = 0.8 / 2
         for i, split in enumerate(("valid", "test")):
-            values = [next((r[metric] or 0 for r in rows if r["model"] == m and r["split"] == split), 0) for m in models]
+            values = [
+                next((r[metric] or 0 for r in rows if r["model"] == m and r["split"] == split), 0) for m in models
+            ]
             ax.bar([x + i * width for x in range(len(models))], values, width, label=split)
         ax.set_xticks([x + width / 2 for x in range(len(models))], models, rotation=20, ha="right")
         ax.set_title(metric.upper())
@@ -106,18 +109,39 @@ def plot_importances(importance_files: dict[str, str], path: str, top: int = 15)
     plt.close(fig)
 
 
-def write_report(folder: str, title: str, rows: list[dict], predictions: DataFrame, errors: list[dict],
-                 importance_files: dict[str, str], notes: list[str]) -> str:
+def write_report(
+    folder: str,
+    title: str,
+    rows: list[dict],
+    predictions: DataFrame,
+    errors: list[dict],
+    importance_files: dict[str, str],
+    notes: list[str],
+) -> str:
     """Write ``folder/index.md`` and its plots; returns the page's path."""
     os.makedirs(folder, exist_ok=True)
     models = sorted({r["model"] for r in rows if r["model"] not in (MEDIAN_BASELINE, ORACLE)})
     plot_model_comparison(rows, os.path.join(folder, "models.png"))
     plot_predicted_vs_actual(predictions, models, os.path.join(folder, "predicted_vs_actual.png"))
     plot_error_by_category(errors, os.path.join(folder, "error_by_category.png"))
-    sections = [f"# {title}", *notes, "", "## Metrics", "", metrics_markdown(rows), "",
-                "![models](models.png)", "", "## Predicted vs actual (test split)", "",
-                "![predicted vs actual](predicted_vs_actual.png)", "", "## Test MAE by Category", "",
-                "![error by category](error_by_category.png)"]
+    sections = [
+        f"# {title}",
+        *notes,
+        "",
+        "## Metrics",
+        "",
+        metrics_markdown(rows),
+        "",
+        "![models](models.png)",
+        "",
+        "## Predicted vs actual (test split)",
+        "",
+        "![predicted vs actual](predicted_vs_actual.png)",
+        "",
+        "## Test MAE by Category",
+        "",
+        "![error by category](error_by_category.png)",
+    ]
     if importance_files:
         plot_importances(importance_files, os.path.join(folder, "importances.png"))
         sections += ["", "## Feature importance", "", "![importances](importances.png)"]

@@ -4,6 +4,7 @@ New posts go through the same ingest rules (bad rows quarantined under ``<lake>/
 feature state fitted for the model's gold version (TF-IDF + PCA, category indices and encodings),
 and user history read from the training lake (the user's earlier posts and their training labels).
 """
+
 from __future__ import annotations
 
 import json
@@ -37,11 +38,18 @@ def scoring_config(config: Config) -> Config:
 
 def trained_gold_version(spark: SparkSession, config: Config, model: str) -> int:
     """The gold version ``model`` was last trained on (from ``gold/model_predictions``)."""
-    rows = (read_table(spark, config.table(TRAINING_PREDICTIONS)).filter(F.col("model") == model)
-            .select("gold_version").distinct().collect())
+    rows = (
+        read_table(spark, config.table(TRAINING_PREDICTIONS))
+        .filter(F.col("model") == model)
+        .select("gold_version")
+        .distinct()
+        .collect()
+    )
     if not rows:
-        raise InputError(f"no trained '{model}' model in {config.table(TRAINING_PREDICTIONS)}: run "
-                         f"jobs/train_{model}.py (make train-{model}) first")
+        raise InputError(
+            f"no trained '{model}' model in {config.table(TRAINING_PREDICTIONS)}: run "
+            f"jobs/train_{model}.py (make train-{model}) first"
+        )
     return int(rows[0][0])
 
 
@@ -55,7 +63,9 @@ def feature_rows(spark: SparkSession, config: Config, new: BronzeInputs, gold_ve
     history = read_table(spark, config.table("bronze/posts")).drop("label", "_row_hash").join(gold, "Pid")
     users = read_table(spark, config.table("bronze/users"))
     users = new.users.unionByName(users.join(new.users.select("Uid"), "Uid", "left_anti"), allowMissingColumns=True)
-    new_posts = new.posts.drop("_row_hash").withColumn("split", F.lit(NEW)).withColumn("label", F.lit(None).cast("double"))
+    new_posts = (
+        new.posts.drop("_row_hash").withColumn("split", F.lit(NEW)).withColumn("label", F.lit(None).cast("double"))
+    )
     rows = join_users(history.unionByName(new_posts.select(*history.columns)), users)
     inputs = replace(new, users=users)
     if "text_embedding" in read_table(spark, config.table(GOLD), gold_version).columns:
@@ -94,12 +104,18 @@ def score_folder(spark: SparkSession, config: Config, folder: str, scraped: str,
     def table(name: str) -> DataFrame:
         return read_table(spark, batch.table(name))
 
-    new = BronzeInputs(table("bronze/posts"), table("bronze/users"), table("bronze/post_groups"),
-                       table("bronze/groups"), table("bronze/scrape_status"))
+    new = BronzeInputs(
+        table("bronze/posts"),
+        table("bronze/users"),
+        table("bronze/post_groups"),
+        table("bronze/groups"),
+        table("bronze/scrape_status"),
+    )
     version = trained_gold_version(spark, config, model)
     predictions = predict(spark, config, model, version, feature_rows(spark, config, new, version))
-    out = predictions.select(F.lit(model).alias("model"), "Pid", "prediction",
-                             F.lit(version).alias("gold_version")).localCheckpoint()
+    out = predictions.select(
+        F.lit(model).alias("model"), "Pid", "prediction", F.lit(version).alias("gold_version")
+    ).localCheckpoint()
     sync_table(spark, out, config.table(SCORES), ["model", "Pid"], scope={"model": model})
     return out, version
 

@@ -4,6 +4,7 @@ Reuses the active session (spark-submit, Databricks, notebooks, pytest) and othe
 from ``config.spark``: master, Maven packages (Delta Lake, SynapseML LightGBM) resolved by Spark's
 own Ivy resolver and cached in ``~/.ivy2``, and every ``spark.*`` setting.
 """
+
 from __future__ import annotations
 
 import os

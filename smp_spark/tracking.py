@@ -1,6 +1,7 @@
 """MLflow tracking for every training run: parameters, metrics, the gold version, the manifest and
 the models. The default store is a local folder (``./mlruns``); ``train.tracking_uri`` points
 elsewhere (a tracking server, Databricks)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -26,8 +27,14 @@ def training_run(config: Config, name: str, gold_version: int, manifest: list[di
     mlflow.set_tracking_uri(tracking_uri(config))
     mlflow.set_experiment(config.train.experiment)
     with mlflow.start_run(run_name=name) as run:
-        mlflow.set_tags({"model": name, "gold_table": config.table("gold/features"),
-                         "gold_version": str(gold_version), "split_protocol": config.features.protocol})
+        mlflow.set_tags(
+            {
+                "model": name,
+                "gold_table": config.table("gold/features"),
+                "gold_version": str(gold_version),
+                "split_protocol": config.features.protocol,
+            }
+        )
         mlflow.log_param("gold_version", gold_version)
         mlflow.log_text(json.dumps(manifest, indent=1), "feature_manifest.json")
         yield run

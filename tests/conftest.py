@@ -1,4 +1,5 @@
 """One session-scoped SparkSession (real Delta, real jars) for the whole suite."""
+
 from __future__ import annotations
 
 import os
@@ -29,15 +30,18 @@ def lake_config(tmp_path):
     """A test config whose lake, raw and scraped folders live in a fresh temporary folder."""
     from smp_spark.config import load_config
 
-    return load_config("test", [
-        f"paths.lake={tmp_path / 'lake'}",
-        f"paths.raw={tmp_path / 'raw'}",
-        f"paths.raw_test={tmp_path / 'raw_test'}",
-        f"paths.scraped={tmp_path / 'scraped'}",
-        f"paths.scraped_test={tmp_path / 'scraped_test'}",
-        f"paths.reports={tmp_path / 'reports'}",
-        f"paths.models={tmp_path / 'models'}",
-    ])
+    return load_config(
+        "test",
+        [
+            f"paths.lake={tmp_path / 'lake'}",
+            f"paths.raw={tmp_path / 'raw'}",
+            f"paths.raw_test={tmp_path / 'raw_test'}",
+            f"paths.scraped={tmp_path / 'scraped'}",
+            f"paths.scraped_test={tmp_path / 'scraped_test'}",
+            f"paths.reports={tmp_path / 'reports'}",
+            f"paths.models={tmp_path / 'models'}",
+        ],
+    )
 
 
 @pytest.fixture(scope="session")
@@ -51,13 +55,28 @@ def generated_lake(spark, tmp_path_factory):
     from smp_spark.ingest import build_bronze, write_bronze
 
     root = tmp_path_factory.mktemp("generated")
-    cfg = load_config("test", [
-        f"paths.raw={root / 'smpd' / 'train'}", f"paths.raw_test={root / 'smpd' / 'test'}",
-        f"paths.scraped={root / 'scraped' / 'train'}", f"paths.scraped_test={root / 'scraped' / 'test'}",
-        f"paths.lake={root / 'lake'}", f"paths.reports={root / 'reports'}", f"paths.models={root / 'models'}",
-    ])
-    generate_dataset(cfg.path("raw"), cfg.path("raw_test"), cfg.path("scraped"), cfg.path("scraped_test"),
-                     cfg.data.scale, cfg.data.seed, cfg.data.test_fraction, cfg.data.description_dims)
+    cfg = load_config(
+        "test",
+        [
+            f"paths.raw={root / 'smpd' / 'train'}",
+            f"paths.raw_test={root / 'smpd' / 'test'}",
+            f"paths.scraped={root / 'scraped' / 'train'}",
+            f"paths.scraped_test={root / 'scraped' / 'test'}",
+            f"paths.lake={root / 'lake'}",
+            f"paths.reports={root / 'reports'}",
+            f"paths.models={root / 'models'}",
+        ],
+    )
+    generate_dataset(
+        cfg.path("raw"),
+        cfg.path("raw_test"),
+        cfg.path("scraped"),
+        cfg.path("scraped_test"),
+        cfg.data.scale,
+        cfg.data.seed,
+        cfg.data.test_fraction,
+        cfg.data.description_dims,
+    )
     write_bronze(spark, cfg, build_bronze(spark, cfg, cfg.path("raw"), cfg.path("scraped")))
     return cfg
 
@@ -70,8 +89,9 @@ def gold_lake(spark, generated_lake, tmp_path_factory):
     from smp_spark.features.build import build_gold, feature_specs
     from smp_spark.features.gold import read_bronze, write_gold
 
-    cfg = replace(generated_lake, train=replace(
-        generated_lake.train, tracking_uri=f"file:{tmp_path_factory.mktemp('mlruns')}"))
+    cfg = replace(
+        generated_lake, train=replace(generated_lake.train, tracking_uri=f"file:{tmp_path_factory.mktemp('mlruns')}")
+    )
     gold, state = build_gold(read_bronze(spark, cfg), cfg)
     write_gold(spark, cfg, gold, state, feature_specs())
     return cfg

@@ -1,4 +1,5 @@
 """Text embeddings: the real all-MiniLM-L6-v2 from its package, cached by Pid in Delta."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Feature families on hand-made frames with exact values, and the gold table on generated data."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,10 +17,12 @@ def rows_by_pid(df):
 
 def test_time_features_are_utc_and_parse_both_first_taken_formats(spark):
     df = spark.createDataFrame(
-        [(1, 1457239452, 1457239452 - 10 * 86400, "1904010100"),
-         (2, 1457239452, None, "2013-04-02 17:52:16"),
-         (3, 1457239452, None, "2015010112"),
-         (4, 1457239452, None, "garbage")],
+        [
+            (1, 1457239452, 1457239452 - 10 * 86400, "1904010100"),
+            (2, 1457239452, None, "2013-04-02 17:52:16"),
+            (3, 1457239452, None, "2015010112"),
+            (4, 1457239452, None, "garbage"),
+        ],
         "Pid long, Postdate long, photo_firstdate long, photo_firstdatetaken string",
     )
     spark.conf.set("spark.sql.session.timeZone", "America/Los_Angeles")  # must not matter
@@ -49,8 +52,10 @@ def test_missing_location_stays_missing(spark):
 
 
 def test_text_stats(spark):
-    df = spark.createDataFrame([(1, None, "a bb  ccc", "video"), (2, "Sunset at sea", "", "photo")],
-                               "Pid long, Title string, Alltags string, Mediatype string")
+    df = spark.createDataFrame(
+        [(1, None, "a bb  ccc", "video"), (2, "Sunset at sea", "", "photo")],
+        "Pid long, Title string, Alltags string, Mediatype string",
+    )
     got = rows_by_pid(text.text_stats(df))
     assert (got[1].title_len, got[1].title_words, got[1].tag_count, got[1].tags_len, got[1].is_video) == (0, 0, 3, 9, 1)
     assert (got[2].title_len, got[2].title_words, got[2].tag_count, got[2].is_video) == (13, 3, 0, 0)
@@ -58,8 +63,14 @@ def test_text_stats(spark):
 
 def test_user_history_reads_only_strictly_earlier_training_labels(spark):
     df = spark.createDataFrame(
-        [(1, "a", 100, "train", 2.0), (2, "a", 200, "train", 4.0), (3, "a", 200, "train", 100.0),
-         (4, "a", 300, "valid", 50.0), (5, "a", 400, "test", 70.0), (6, "b", 250, "train", 9.0)],
+        [
+            (1, "a", 100, "train", 2.0),
+            (2, "a", 200, "train", 4.0),
+            (3, "a", 200, "train", 100.0),
+            (4, "a", 300, "valid", 50.0),
+            (5, "a", 400, "test", 70.0),
+            (6, "b", 250, "train", 9.0),
+        ],
         "Pid long, Uid string, Postdate long, split string, label double",
     )
     got = rows_by_pid(user.user_history(df))
@@ -78,7 +89,9 @@ def test_user_history_reads_only_strictly_earlier_training_labels(spark):
 def test_not_scraped_is_distinct_from_no_groups(spark):
     posts = spark.createDataFrame([(1,), (2,), (3,), (4,)], "Pid long")
     post_groups = spark.createDataFrame([(1, "g1"), (1, "g2")], "Pid long, group_id string")
-    groups = spark.createDataFrame([("g1", 9, 100), ("g2", 99, 10)], "group_id string, member_count long, pool_count long")
+    groups = spark.createDataFrame(
+        [("g1", 9, 100), ("g2", 99, 10)], "group_id string, member_count long, pool_count long"
+    )
     status = spark.createDataFrame([(1, "ok"), (2, "ok"), (3, "failed")], "Pid long, status string")
     got = rows_by_pid(social.group_features(posts, post_groups, groups, status))
     assert got[1].group_count == 2 and got[1].group_members_max_log == pytest.approx(4.60517, rel=1e-4)
@@ -91,7 +104,9 @@ def test_not_scraped_is_distinct_from_no_groups(spark):
 def test_target_encoding_is_out_of_fold_for_training_rows_and_ignores_other_labels(spark):
     rows = [(i, "train", "A", "x", "c", float(i)) for i in range(1, 21)]
     rows += [(100, "test", "A", "x", "c", 1000.0), (101, "test", "Z", "x", "c", 1000.0)]
-    df = spark.createDataFrame(rows, "Pid long, split string, Category string, Subcategory string, Concept string, label double")
+    df = spark.createDataFrame(
+        rows, "Pid long, split string, Category string, Subcategory string, Concept string, label double"
+    )
     enc = category.fit_encodings(df, folds=3, seed=7)
     got = rows_by_pid(category.apply_encodings(df, enc, folds=3, seed=7, smoothing=0.0))
     folds = rows_by_pid(df.withColumn("fold", category.fold_of("Pid", 3, 7)))
@@ -116,8 +131,13 @@ def test_gold_has_one_row_per_bronze_post_and_every_manifest_feature(gold):
     assert set(df.columns[5:]) == {s.name for s in feature_specs()}
     shares = {r["split"]: r["count"] for r in df.groupBy("split").count().collect()}
     total = sum(shares.values())
-    assert shares["train"] / total == pytest.approx(0.8, abs=0.02) and shares["valid"] / total == pytest.approx(0.1, abs=0.02)
-    bounds = {r["split"]: (r["lo"], r["hi"]) for r in df.groupBy("split").agg(F.min("Postdate").alias("lo"), F.max("Postdate").alias("hi")).collect()}
+    assert shares["train"] / total == pytest.approx(0.8, abs=0.02) and shares["valid"] / total == pytest.approx(
+        0.1, abs=0.02
+    )
+    bounds = {
+        r["split"]: (r["lo"], r["hi"])
+        for r in df.groupBy("split").agg(F.min("Postdate").alias("lo"), F.max("Postdate").alias("hi")).collect()
+    }
     assert bounds["train"][1] < bounds["valid"][0] and bounds["valid"][1] < bounds["test"][0]  # chronological
 
 
@@ -136,7 +156,9 @@ def _same(a, b) -> bool:
 
 def _differing_columns(df1, df2) -> set[str]:
     cols = df1.drop("label").columns
-    return {cols[i] for r1, r2 in zip(_features(df1), _features(df2)) for i in range(len(cols)) if not _same(r1[i], r2[i])}
+    return {
+        cols[i] for r1, r2 in zip(_features(df1), _features(df2)) for i in range(len(cols)) if not _same(r1[i], r2[i])
+    }
 
 
 def test_features_are_deterministic_and_blind_to_valid_and_test_labels(spark, generated_lake, gold):
@@ -145,9 +167,13 @@ def test_features_are_deterministic_and_blind_to_valid_and_test_labels(spark, ge
     assert not _differing_columns(again, first)
     # change every valid/test label: no feature of any row may move
     splits = first.select("Pid", "split")
-    scrambled = inputs.posts.join(splits, "Pid").withColumn(
-        "label", F.when(F.col("split") == "train", F.col("label")).otherwise(F.lit(0.0))).drop("split")
+    scrambled = (
+        inputs.posts.join(splits, "Pid")
+        .withColumn("label", F.when(F.col("split") == "train", F.col("label")).otherwise(F.lit(0.0)))
+        .drop("split")
+    )
     from dataclasses import replace
+
     changed, _ = build_gold(replace(inputs, posts=scrambled), generated_lake)
     assert not _differing_columns(changed, first)
 

@@ -1,4 +1,5 @@
 """The synthetic SMPD generator: real file formats, row alignment, determinism, label model."""
+
 from __future__ import annotations
 
 import csv
@@ -19,8 +20,19 @@ KEYS = {
     "category": ["Uid", "Pid", "Category", "Subcategory", "Concept"],
     "text": ["Uid", "Pid", "Title", "Mediatype", "Alltags"],
     "temporalspatial_information": ["Uid", "Pid", "Postdate", "Latitude", "Longitude", "Geoaccuracy"],
-    "user_data": ["Uid", "Pid", "photo_firstdate", "photo_count", "ispro", "canbuypro", "timezone_offset",
-                  "photo_firstdatetaken", "timezone_id", "user_description", "location_description"],
+    "user_data": [
+        "Uid",
+        "Pid",
+        "photo_firstdate",
+        "photo_count",
+        "ispro",
+        "canbuypro",
+        "timezone_offset",
+        "photo_firstdatetaken",
+        "timezone_id",
+        "user_description",
+        "location_description",
+    ],
     "additional_information": ["Uid", "Pid", "Pathalias", "Ispublic", "Mediastatus"],
 }
 USER_FIELDS = KEYS["user_data"][2:]
@@ -30,9 +42,16 @@ SCALE, DIMS = 2000, 8
 
 
 def _generate(root: Path, scale: int = SCALE, seed: int = 7) -> dict:
-    return generate_dataset(str(root / "smpd" / "train"), str(root / "smpd" / "test"),
-                            str(root / "scraped" / "train"), str(root / "scraped" / "test"),
-                            scale=scale, seed=seed, test_fraction=0.05, description_dims=DIMS)
+    return generate_dataset(
+        str(root / "smpd" / "train"),
+        str(root / "smpd" / "test"),
+        str(root / "scraped" / "train"),
+        str(root / "scraped" / "test"),
+        scale=scale,
+        seed=seed,
+        test_fraction=0.05,
+        description_dims=DIMS,
+    )
 
 
 def _load(root: Path, prefix: str) -> dict[str, list[dict]]:
@@ -50,8 +69,11 @@ def _csv(path: Path) -> list[dict]:
 
 
 def _digests(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +203,10 @@ def test_category_hierarchy_is_consistent(small):
 def test_scraped_tables(small):
     root, truth, train, test = small
     n_test = round(SCALE * 0.05)
-    expected_files = {"train": [f"group_meta_0_to_{SCALE}.csv"], "test": [f"group_meta_{SCALE}_to_{SCALE + n_test}.csv"]}
+    expected_files = {
+        "train": [f"group_meta_0_to_{SCALE}.csv"],
+        "test": [f"group_meta_{SCALE}_to_{SCALE + n_test}.csv"],
+    }
     for release, records in (("train", train), ("test", test)):
         scraped = root / "scraped" / release
         group_files = sorted(scraped.glob("group_meta_*.csv"))
@@ -213,8 +238,19 @@ def test_ground_truth_and_hidden_test_labels_sit_outside_the_release_folders(sma
     root, truth, _, test = small
     on_disk = json.loads((root / "smpd" / "ground_truth.json").read_text())
     assert on_disk == json.loads(json.dumps(truth))
-    for key in ("seed", "scale", "generator_version", "label_model", "noise_std", "oracle", "median_baseline",
-                "label_stats", "counts", "category_effects", "concept_effects"):
+    for key in (
+        "seed",
+        "scale",
+        "generator_version",
+        "label_model",
+        "noise_std",
+        "oracle",
+        "median_baseline",
+        "label_stats",
+        "counts",
+        "category_effects",
+        "concept_effects",
+    ):
         assert key in truth, key
     for release in ("train", "test"):
         assert set(truth["oracle"][release]) == {"mae", "rmse", "src"}

@@ -1,11 +1,11 @@
 """Ingest: SMPD release files -> bronze Delta tables and quarantine."""
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
 import pytest
-from pyspark.sql import functions as F
 
 from smp_spark.errors import InputError
 from smp_spark.ingest import build_bronze, write_bronze
@@ -26,18 +26,24 @@ def quarantined(tables) -> set[tuple]:
 def release(lake_config):
     posts = [make_post(i) for i in range(5)]
     write_release(Path(lake_config.path("raw")), posts)
-    write_groups(Path(lake_config.path("scraped")), [
-        ("385070000", "76535076@N00", "Flickr Addicts", "138259", "9041713"),
-        ("385070000", "11@N01", "Dogs", "500", "2000"),
-        ("385070001", "11@N01", "Dogs", "501", "2001"),
-        ("999999999", "11@N01", "Dogs", "501", "2001"),  # unknown photo
-    ])
-    write_status(Path(lake_config.path("scraped")), [
-        ("385070000", "ok", "2023-05-01T00:00:00"),
-        ("385070001", "ok", "2023-05-01T00:00:00"),
-        ("385070002", "ok", "2023-05-01T00:00:00"),
-        ("385070003", "failed", "2023-05-01T00:00:00"),
-    ])
+    write_groups(
+        Path(lake_config.path("scraped")),
+        [
+            ("385070000", "76535076@N00", "Flickr Addicts", "138259", "9041713"),
+            ("385070000", "11@N01", "Dogs", "500", "2000"),
+            ("385070001", "11@N01", "Dogs", "501", "2001"),
+            ("999999999", "11@N01", "Dogs", "501", "2001"),  # unknown photo
+        ],
+    )
+    write_status(
+        Path(lake_config.path("scraped")),
+        [
+            ("385070000", "ok", "2023-05-01T00:00:00"),
+            ("385070001", "ok", "2023-05-01T00:00:00"),
+            ("385070002", "ok", "2023-05-01T00:00:00"),
+            ("385070003", "failed", "2023-05-01T00:00:00"),
+        ],
+    )
     return lake_config, posts
 
 
@@ -59,9 +65,7 @@ def test_good_release_builds_every_table(spark, release):
     assert groups["11@N01"].member_count == 501 and groups["11@N01"].observations == 2
     status = {r.Pid: r.status for r in tables["bronze/scrape_status"].collect()}
     assert status == {1000: "ok", 1001: "ok", 1002: "ok", 1003: "failed"}
-    assert quarantined(tables) == {
-        ("group_meta_0_to_10.csv", 3, "imgid", "imgid matches no ingested post's photo id")
-    }
+    assert quarantined(tables) == {("group_meta_0_to_10.csv", 3, "imgid", "imgid matches no ingested post's photo id")}
 
 
 def test_rerun_is_idempotent(spark, release):
@@ -112,8 +116,11 @@ def broken_release(folder: Path) -> tuple[list[dict], dict[int, tuple[str, str, 
     del category[5]["Uid"]
     (folder / "train_category.json").write_text(json.dumps(category))
     expect[5] = ("train_category.json", "Uid", "missing required field")
-    expect[3] = ("train_category.json", "Pid",
-                 "Pid differs between files at this row: train_text.json has 424242, train_category.json has 1003")
+    expect[3] = (
+        "train_category.json",
+        "Pid",
+        "Pid differs between files at this row: train_text.json has 424242, train_category.json has 1003",
+    )
     # a duplicate of post 0 at the end
     dup = make_post(0)
     posts.append(dup)
@@ -133,12 +140,15 @@ def broken_release(folder: Path) -> tuple[list[dict], dict[int, tuple[str, str, 
 def test_every_bad_record_is_quarantined_with_file_field_and_reason(spark, lake_config):
     raw, scraped = Path(lake_config.path("raw")), Path(lake_config.path("scraped"))
     posts, expect = broken_release(raw)
-    write_groups(scraped, [
-        ("385070000", "1@N01", "Dogs", "10", "20"),
-        ("385070001", "1@N01", "Dogs", "ten", "20"),  # bad member_count
-        ("385070002", "", "Dogs", "10", "20"),  # missing group_id
-        ("385070004", "1@N01", "Dogs", "10", "20", "extra"),  # malformed row
-    ])
+    write_groups(
+        scraped,
+        [
+            ("385070000", "1@N01", "Dogs", "10", "20"),
+            ("385070001", "1@N01", "Dogs", "ten", "20"),  # bad member_count
+            ("385070002", "", "Dogs", "10", "20"),  # missing group_id
+            ("385070004", "1@N01", "Dogs", "10", "20", "extra"),  # malformed row
+        ],
+    )
     write_status(scraped, [("385070000", "ok", ""), ("385070001", "maybe", "")])
     tables = ingest(spark, lake_config)
     q = quarantined(tables)
@@ -162,12 +172,17 @@ def test_label_file_one_line_short_fails_naming_the_file(spark, lake_config):
         build_bronze(spark, lake_config, lake_config.path("raw"), lake_config.path("scraped"))
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda raw: (raw / "train_text.json").write_text('[{"Uid": "1@N00", "Pid": "1"}, {"Uid": '),
-     r"train_text.json is not a complete JSON list"),
-    (lambda raw: (raw / "train_category.json").write_text(""), r"train_category.json is empty"),
-    (lambda raw: (raw / "train_user_data.json").unlink(), r"missing train_user_data.json"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (
+            lambda raw: (raw / "train_text.json").write_text('[{"Uid": "1@N00", "Pid": "1"}, {"Uid": '),
+            r"train_text.json is not a complete JSON list",
+        ),
+        (lambda raw: (raw / "train_category.json").write_text(""), r"train_category.json is empty"),
+        (lambda raw: (raw / "train_user_data.json").unlink(), r"missing train_user_data.json"),
+    ],
+)
 def test_whole_file_failures_name_the_file_and_the_fix(spark, lake_config, damage, message):
     raw = Path(lake_config.path("raw"))
     write_release(raw, [make_post(i) for i in range(3)])
@@ -192,8 +207,12 @@ def test_naming_variants_and_test_release_without_labels(spark, lake_config):
     assert sorted(r.Pid for r in rows) == [1000, 1001, 1002, 1003]
     assert {r.release for r in rows} == {"test"} and {r.label for r in rows} == {None}
     assert set(bronze.rows_read) == {
-        "test_category.json", "test_text.json", "test_temporalspatial.json", "test_user_data.json",
-        "test_additional_information.json", "test_img_path.txt",
+        "test_category.json",
+        "test_text.json",
+        "test_temporalspatial.json",
+        "test_user_data.json",
+        "test_additional_information.json",
+        "test_img_path.txt",
     }
 
 
@@ -201,8 +220,16 @@ def test_numbers_nulls_and_empty_strings_are_accepted(spark, lake_config):
     raw = Path(lake_config.path("raw"))
     write_release(raw, [make_post(i) for i in range(2)])
     users = json.loads((raw / "train_user_data.json").read_text())
-    users[0].update({"Pid": 1000, "photo_count": 1813.0, "ispro": 0.0, "photo_firstdate": None,
-                     "photo_firstdatetaken": "2013-04-02 17:52:16", "timezone_offset": ""})
+    users[0].update(
+        {
+            "Pid": 1000,
+            "photo_count": 1813.0,
+            "ispro": 0.0,
+            "photo_firstdate": None,
+            "photo_firstdatetaken": "2013-04-02 17:52:16",
+            "timezone_offset": "",
+        }
+    )
     (raw / "train_user_data.json").write_text(json.dumps(users))
     Path(lake_config.path("scraped")).mkdir()
     bronze = build_bronze(spark, lake_config, str(raw), lake_config.path("scraped"))

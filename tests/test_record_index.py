@@ -1,4 +1,5 @@
 """Row-order alignment: each record's index in its file, at any partitioning."""
+
 from smp_spark.ingest.files import FileInfo
 from smp_spark.ingest.records import read_lines
 

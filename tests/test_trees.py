@@ -1,4 +1,5 @@
 """Distributed trees through the real libraries on local Spark, native models, evaluation."""
+
 from __future__ import annotations
 
 import os
@@ -17,9 +18,15 @@ from smp_spark.models.run import train_and_record
 def _sample(spark, cfg, trained, n=300):
     """Features (numpy) and the Spark model's predictions of ``n`` valid/test posts."""
     data = model_input(spark, cfg)
-    rows = (data.rows.filter(F.col("split") != "train").orderBy("Pid").limit(n)
-            .join(trained.predictions.select("Pid", "prediction"), "Pid")
-            .select("Pid", vector_to_array("features").alias("f"), "prediction").orderBy("Pid").collect())
+    rows = (
+        data.rows.filter(F.col("split") != "train")
+        .orderBy("Pid")
+        .limit(n)
+        .join(trained.predictions.select("Pid", "prediction"), "Pid")
+        .select("Pid", vector_to_array("features").alias("f"), "prediction")
+        .orderBy("Pid")
+        .collect()
+    )
     return np.array([r.f for r in rows], dtype=float), np.array([r.prediction for r in rows])
 
 
@@ -100,9 +107,12 @@ def test_scoring_a_test_release_writes_one_prediction_per_post(spark, gold_lake,
 
     if not os.path.exists(os.path.join(gold_lake.path("models"), "xgboost")):
         train_and_record(spark, gold_lake, "xgboost")
-    predictions, version = score_folder(spark, gold_lake, gold_lake.path("raw_test"),
-                                        gold_lake.path("scraped_test"), "xgboost")
-    test_pids = {int(r["Pid"]) for r in json.loads(open(os.path.join(gold_lake.path("raw_test"), "test_category.json")).read())}
+    predictions, version = score_folder(
+        spark, gold_lake, gold_lake.path("raw_test"), gold_lake.path("scraped_test"), "xgboost"
+    )
+    test_pids = {
+        int(r["Pid"]) for r in json.loads(open(os.path.join(gold_lake.path("raw_test"), "test_category.json")).read())
+    }
     scored = {r.Pid: r.prediction for r in predictions.collect()}
     assert set(scored) == test_pids and all(1 <= p <= 17 for p in scored.values())
     written = spark.read.format("delta").load(gold_lake.table(SCORES)).filter("model = 'xgboost'")

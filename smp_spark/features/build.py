@@ -5,6 +5,7 @@ Two halves, so the scoring job can reuse the second on new posts:
   indices, category encodings);
 - :func:`add_features`: every feature of a set of posts, given that state.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,17 +21,34 @@ from smp_spark.features.split import TRAIN, chronological_split, research_split
 
 KEY_COLUMNS = ["Pid", "Uid", "Postdate", "split", "label"]
 USER_COLUMNS = [
-    "photo_firstdate", "photo_count", "ispro", "canbuypro", "timezone_offset", "photo_firstdatetaken",
-    "timezone_id", "user_description", "location_description", "contacts_count", "public_groups_count",
+    "photo_firstdate",
+    "photo_count",
+    "ispro",
+    "canbuypro",
+    "timezone_offset",
+    "photo_firstdatetaken",
+    "timezone_id",
+    "user_description",
+    "location_description",
+    "contacts_count",
+    "public_groups_count",
 ]
 
 
 def feature_specs(with_embeddings: bool = False) -> list[FeatureSpec]:
     """Every feature the gold table carries, family by family (the manifest)."""
     return [
-        *temporal.SPECS, *text.STAT_SPECS, *text.SVD_SPECS, *([embeddings.SPEC] if with_embeddings else []),
-        *category.INDEX_SPECS, *category.ENCODING_SPECS,
-        *user.PROFILE_SPECS, *user.HISTORY_SPECS, *social.GROUP_SPECS, *social.USER_SPECS, *geo.SPECS,
+        *temporal.SPECS,
+        *text.STAT_SPECS,
+        *text.SVD_SPECS,
+        *([embeddings.SPEC] if with_embeddings else []),
+        *category.INDEX_SPECS,
+        *category.ENCODING_SPECS,
+        *user.PROFILE_SPECS,
+        *user.HISTORY_SPECS,
+        *social.GROUP_SPECS,
+        *social.USER_SPECS,
+        *geo.SPECS,
     ]
 
 
@@ -103,7 +121,11 @@ def build_gold(inputs: BronzeInputs, config: Config) -> tuple[DataFrame, Feature
     # a layout fixed by Pid alone: fitted vocabularies and sums then do not depend on how the
     # bronze tables happened to be partitioned
     partitions = int(inputs.posts.sparkSession.conf.get("spark.sql.shuffle.partitions"))
-    rows = (with_split(join_users(inputs.posts, inputs.users), config)
-            .repartition(partitions, "Pid").sortWithinPartitions("Pid").localCheckpoint())
+    rows = (
+        with_split(join_users(inputs.posts, inputs.users), config)
+        .repartition(partitions, "Pid")
+        .sortWithinPartitions("Pid")
+        .localCheckpoint()
+    )
     state = fit_feature_state(rows, config)
     return add_features(rows, inputs, state, config), state

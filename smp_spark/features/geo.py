@@ -1,4 +1,5 @@
 """Geo features: coordinates with "no location" kept missing, never 0."""
+
 from __future__ import annotations
 
 from pyspark.sql import DataFrame
@@ -23,9 +24,11 @@ def geo_features(posts: DataFrame) -> DataFrame:
     """
     lat, lon, acc = F.col("Latitude"), F.col("Longitude"), F.col("Geoaccuracy")
     located = lat.isNotNull() & lon.isNotNull() & ~((lat == 0) & (lon == 0)) & (F.coalesce(acc, F.lit(1)) > 0)
-    return posts.withColumns({
-        "has_geo": located.cast("int"),
-        "latitude": F.when(located, lat),
-        "longitude": F.when(located, lon),
-        "geoaccuracy": F.when(located, acc).cast("int"),
-    })
+    return posts.withColumns(
+        {
+            "has_geo": located.cast("int"),
+            "latitude": F.when(located, lat),
+            "longitude": F.when(located, lon),
+            "geoaccuracy": F.when(located, acc).cast("int"),
+        }
+    )

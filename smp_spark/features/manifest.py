@@ -1,4 +1,5 @@
 """The feature manifest: every gold-table feature with its type, family and source."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -25,7 +26,9 @@ def manifest_frame(spark: SparkSession, specs: list[FeatureSpec], gold_columns: 
     return spark.createDataFrame(rows, schema)
 
 
-def feature_columns(manifest: DataFrame | list[FeatureSpec], kinds: tuple[str, ...] = (NUMERIC, CATEGORICAL)) -> list[str]:
+def feature_columns(
+    manifest: DataFrame | list[FeatureSpec], kinds: tuple[str, ...] = (NUMERIC, CATEGORICAL)
+) -> list[str]:
     """Names of the features of the given kinds, in manifest order."""
     specs = manifest if isinstance(manifest, list) else [FeatureSpec(**r.asDict()) for r in manifest.collect()]
     return [s.name for s in specs if s.kind in kinds]

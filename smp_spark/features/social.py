@@ -1,4 +1,5 @@
 """Social-network-effect features from the scraped group tables."""
+
 from __future__ import annotations
 
 from pyspark.sql import DataFrame
@@ -33,11 +34,17 @@ def group_features(posts: DataFrame, post_groups: DataFrame, groups: DataFrame, 
     A post scraped ``ok`` in no group gets 0; a post never scraped (or not_found / failed) gets
     null, so "not scraped" stays distinct from "in no groups". Window: the scraped tables.
     """
-    per_post = post_groups.join(groups, "group_id").groupBy("Pid").agg(
-        F.count(F.lit(1)).alias("_n"),
-        F.avg("member_count").alias("_m_mean"), F.max("member_count").alias("_m_max"),
-        F.sum("member_count").alias("_m_sum"),
-        F.avg("pool_count").alias("_p_mean"), F.max("pool_count").alias("_p_max"),
+    per_post = (
+        post_groups.join(groups, "group_id")
+        .groupBy("Pid")
+        .agg(
+            F.count(F.lit(1)).alias("_n"),
+            F.avg("member_count").alias("_m_mean"),
+            F.max("member_count").alias("_m_max"),
+            F.sum("member_count").alias("_m_sum"),
+            F.avg("pool_count").alias("_p_mean"),
+            F.max("pool_count").alias("_p_max"),
+        )
     )
     ok = scrape_status.filter(F.col("status") == "ok").select("Pid", F.lit(1).alias("_ok"))
     out = posts.join(ok, "Pid", "left").join(per_post, "Pid", "left")
@@ -46,16 +53,18 @@ def group_features(posts: DataFrame, post_groups: DataFrame, groups: DataFrame, 
     def when_scraped(value):
         return F.when(scraped, F.coalesce(value, F.lit(0.0)))
 
-    return out.withColumns({
-        "groups_scraped": scraped.cast("int"),
-        "group_count": when_scraped(F.col("_n")),
-        "group_count_log": when_scraped(F.log1p("_n")),
-        "group_members_mean_log": when_scraped(F.log1p("_m_mean")),
-        "group_members_max_log": when_scraped(F.log1p("_m_max")),
-        "group_members_sum_log": when_scraped(F.log1p("_m_sum")),
-        "group_pool_mean_log": when_scraped(F.log1p("_p_mean")),
-        "group_pool_max_log": when_scraped(F.log1p("_p_max")),
-    }).drop("_ok", "_n", "_m_mean", "_m_max", "_m_sum", "_p_mean", "_p_max")
+    return out.withColumns(
+        {
+            "groups_scraped": scraped.cast("int"),
+            "group_count": when_scraped(F.col("_n")),
+            "group_count_log": when_scraped(F.log1p("_n")),
+            "group_members_mean_log": when_scraped(F.log1p("_m_mean")),
+            "group_members_max_log": when_scraped(F.log1p("_m_max")),
+            "group_members_sum_log": when_scraped(F.log1p("_m_sum")),
+            "group_pool_mean_log": when_scraped(F.log1p("_p_mean")),
+            "group_pool_max_log": when_scraped(F.log1p("_p_max")),
+        }
+    ).drop("_ok", "_n", "_m_mean", "_m_max", "_m_sum", "_p_mean", "_p_max")
 
 
 def user_social(posts: DataFrame) -> DataFrame:
@@ -64,7 +73,9 @@ def user_social(posts: DataFrame) -> DataFrame:
     Input: ``contacts_count``, ``public_groups_count`` (joined from ``bronze/users``).
     Output: ``user_contacts_log``, ``user_public_groups_log``. Window: the scraped user table.
     """
-    return posts.withColumns({
-        "user_contacts_log": F.log1p("contacts_count"),
-        "user_public_groups_log": F.log1p("public_groups_count"),
-    })
+    return posts.withColumns(
+        {
+            "user_contacts_log": F.log1p("contacts_count"),
+            "user_public_groups_log": F.log1p("public_groups_count"),
+        }
+    )

@@ -1,4 +1,5 @@
 """Train / valid / test split of the posts."""
+
 from __future__ import annotations
 
 from pyspark.sql import DataFrame, Window
@@ -9,7 +10,7 @@ TRAIN, VALID, TEST = "train", "valid", "test"
 
 def stable_uniform(key: str, seed: int):
     """A per-row number in [0, 1) from a hash of ``key``: the same on any partitioning or rerun."""
-    return (F.pmod(F.xxhash64(F.col(key), F.lit(seed)), F.lit(1_000_003)) / F.lit(1_000_003.0))
+    return F.pmod(F.xxhash64(F.col(key), F.lit(seed)), F.lit(1_000_003)) / F.lit(1_000_003.0)
 
 
 def chronological_split(posts: DataFrame, train_fraction: float, valid_fraction: float) -> DataFrame:

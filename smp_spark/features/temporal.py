@@ -1,4 +1,5 @@
 """Time features, in UTC whatever the session time zone."""
+
 from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame
@@ -45,13 +46,15 @@ def time_features(posts: DataFrame) -> DataFrame:
     date = _utc_date(F.col("Postdate"))
     hour = F.floor(F.pmod(F.col("Postdate"), SECONDS_PER_DAY) / 3600).cast("int")
     weekday = F.pmod(F.dayofweek(date) + 5, 7)  # Spark: Sunday = 1; ours: Monday = 0
-    return posts.withColumns({
-        "hour": hour,
-        "day": F.dayofmonth(date),
-        "weekday": weekday,
-        "week_hour": weekday * 24 + hour,
-        "iso_week": F.weekofyear(date),
-        "month": F.month(date),
-        "account_age_days": (F.col("Postdate") - F.col("photo_firstdate")) / SECONDS_PER_DAY,
-        "days_since_first_taken": F.datediff(date, parse_first_taken(F.col("photo_firstdatetaken"))).cast("double"),
-    })
+    return posts.withColumns(
+        {
+            "hour": hour,
+            "day": F.dayofmonth(date),
+            "weekday": weekday,
+            "week_hour": weekday * 24 + hour,
+            "iso_week": F.weekofyear(date),
+            "month": F.month(date),
+            "account_age_days": (F.col("Postdate") - F.col("photo_firstdate")) / SECONDS_PER_DAY,
+            "days_since_first_taken": F.datediff(date, parse_first_taken(F.col("photo_firstdatetaken"))).cast("double"),
+        }
+    )

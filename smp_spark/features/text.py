@@ -1,4 +1,5 @@
 """Text features: lengths and counts, and TF-IDF of 1-2 grams reduced by PCA (Spark ML)."""
+
 from __future__ import annotations
 
 from pyspark.ml import Pipeline, PipelineModel
@@ -34,13 +35,15 @@ def text_stats(posts: DataFrame) -> DataFrame:
     ``tags_len``, ``tag_count`` (a missing text counts as empty), ``is_video``.
     Window: the post itself.
     """
-    return posts.withColumns({
-        "title_len": F.length(F.coalesce("Title", F.lit(""))),
-        "title_words": _token_count(F.col("Title")),
-        "tags_len": F.length(F.coalesce("Alltags", F.lit(""))),
-        "tag_count": _token_count(F.col("Alltags")),
-        "is_video": (F.coalesce(F.col("Mediatype"), F.lit("")) == "video").cast("int"),
-    })
+    return posts.withColumns(
+        {
+            "title_len": F.length(F.coalesce("Title", F.lit(""))),
+            "title_words": _token_count(F.col("Title")),
+            "tags_len": F.length(F.coalesce("Alltags", F.lit(""))),
+            "tag_count": _token_count(F.col("Alltags")),
+            "is_video": (F.coalesce(F.col("Mediatype"), F.lit("")) == "video").cast("int"),
+        }
+    )
 
 
 def tfidf_pipeline(vocab_size: int, min_df: float, components: int) -> Pipeline:
@@ -54,8 +57,13 @@ def tfidf_pipeline(vocab_size: int, min_df: float, components: int) -> Pipeline:
     for prefix, column in TEXTS.items():
         stages += [
             SQLTransformer(statement=f"SELECT *, coalesce({column}, '') AS _{prefix}_text FROM __THIS__"),
-            RegexTokenizer(inputCol=f"_{prefix}_text", outputCol=f"_{prefix}_uni", pattern=r"[^\p{L}\p{N}]+",
-                           toLowercase=True, minTokenLength=1),
+            RegexTokenizer(
+                inputCol=f"_{prefix}_text",
+                outputCol=f"_{prefix}_uni",
+                pattern=r"[^\p{L}\p{N}]+",
+                toLowercase=True,
+                minTokenLength=1,
+            ),
             NGram(n=2, inputCol=f"_{prefix}_uni", outputCol=f"_{prefix}_bi"),
             SQLTransformer(statement=f"SELECT *, concat(_{prefix}_uni, _{prefix}_bi) AS _{prefix}_grams FROM __THIS__"),
             CountVectorizer(inputCol=f"_{prefix}_grams", outputCol=f"_{prefix}_tf", vocabSize=vocab_size, minDF=min_df),

@@ -1,4 +1,5 @@
 """User features: the profile, and point-in-time history of the user's earlier posts."""
+
 from __future__ import annotations
 
 from pyspark.sql import DataFrame, Window
@@ -36,17 +37,19 @@ def user_profile(posts: DataFrame) -> DataFrame:
     users), ``has_location_description``. Window: the user's profile as crawled.
     """
     description = F.col("user_description")
-    return posts.withColumns({
-        "photo_count_log": F.log1p("photo_count"),
-        "ispro": F.col("ispro").cast("int"),
-        "canbuypro": F.col("canbuypro").cast("int"),
-        "timezone_id": F.col("timezone_id").cast("int"),
-        "user_description_nonzero": F.when(
-            F.size(description) > 0,
-            F.size(F.filter(description, lambda v: v != 0)) / F.size(description),
-        ),
-        "has_location_description": F.col("location_description").isNotNull().cast("int"),
-    })
+    return posts.withColumns(
+        {
+            "photo_count_log": F.log1p("photo_count"),
+            "ispro": F.col("ispro").cast("int"),
+            "canbuypro": F.col("canbuypro").cast("int"),
+            "timezone_id": F.col("timezone_id").cast("int"),
+            "user_description_nonzero": F.when(
+                F.size(description) > 0,
+                F.size(F.filter(description, lambda v: v != 0)) / F.size(description),
+            ),
+            "has_location_description": F.col("location_description").isNotNull().cast("int"),
+        }
+    )
 
 
 def user_history(posts: DataFrame) -> DataFrame:
@@ -62,14 +65,20 @@ def user_history(posts: DataFrame) -> DataFrame:
     """
     earlier = Window.partitionBy("Uid").orderBy("Postdate").rangeBetween(Window.unboundedPreceding, -1)
     train_label = F.when(F.col("split") == TRAIN, F.col("label"))
-    return posts.withColumn("_train_label", train_label).withColumns({
-        "user_prev_posts": F.count(F.lit(1)).over(earlier),
-        "user_days_since_prev_post": (F.col("Postdate") - F.max("Postdate").over(earlier)) / 86_400,
-        "user_prev_train_labels": F.count("_train_label").over(earlier),
-        # a decimal sum: the same result whatever order same-second rows arrive in
-        "user_prev_mean_label": F.avg(F.col("_train_label").cast("decimal(24,6)")).over(earlier).cast("double"),
-        # latest earlier training label; posts at the same second are ordered by Pid (deterministic)
-        "user_prev_last_label": F.max_by(
-            "_train_label", F.when(F.col("_train_label").isNotNull(), F.struct("Postdate", "Pid"))
-        ).over(earlier),
-    }).drop("_train_label")
+    return (
+        posts.withColumn("_train_label", train_label)
+        .withColumns(
+            {
+                "user_prev_posts": F.count(F.lit(1)).over(earlier),
+                "user_days_since_prev_post": (F.col("Postdate") - F.max("Postdate").over(earlier)) / 86_400,
+                "user_prev_train_labels": F.count("_train_label").over(earlier),
+                # a decimal sum: the same result whatever order same-second rows arrive in
+                "user_prev_mean_label": F.avg(F.col("_train_label").cast("decimal(24,6)")).over(earlier).cast("double"),
+                # latest earlier training label; posts at the same second are ordered by Pid (deterministic)
+                "user_prev_last_label": F.max_by(
+                    "_train_label", F.when(F.col("_train_label").isNotNull(), F.struct("Postdate", "Pid"))
+                ).over(earlier),
+            }
+        )
+        .drop("_train_label")
+    )

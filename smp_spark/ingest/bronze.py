@@ -9,6 +9,7 @@ Duplicate rules (also in docs/data.md):
 - duplicate Pid: the first occurrence in file order wins; later ones are quarantined;
 - users: one row per Uid, taken from the user's latest post (Postdate, then file order).
 """
+
 from __future__ import annotations
 
 from functools import reduce
@@ -34,33 +35,60 @@ KEYS = [Field("Uid", required=True), Field("Pid", "int", required=True, low=0)]
 LABEL = Field("label", "float", required=True, low=0, high=30)
 IMAGE = Field("img_path", required=True)
 USER_COLUMNS = [
-    "photo_firstdate", "photo_count", "ispro", "canbuypro", "timezone_offset",
-    "photo_firstdatetaken", "timezone_id", "user_description", "location_description",
+    "photo_firstdate",
+    "photo_count",
+    "ispro",
+    "canbuypro",
+    "timezone_offset",
+    "photo_firstdatetaken",
+    "timezone_id",
+    "user_description",
+    "location_description",
 ]
 POST_COLUMNS = [
-    "Pid", "Uid", "release", "record_index", "Postdate", "Category", "Subcategory", "Concept",
-    "Title", "Mediatype", "Alltags", "Latitude", "Longitude", "Geoaccuracy",
-    "Pathalias", "Ispublic", "Mediastatus", "img_path", "flickr_photo_id", "label",
+    "Pid",
+    "Uid",
+    "release",
+    "record_index",
+    "Postdate",
+    "Category",
+    "Subcategory",
+    "Concept",
+    "Title",
+    "Mediatype",
+    "Alltags",
+    "Latitude",
+    "Longitude",
+    "Geoaccuracy",
+    "Pathalias",
+    "Ispublic",
+    "Mediastatus",
+    "img_path",
+    "flickr_photo_id",
+    "label",
 ]
 
 
 def release_rules(config: Config) -> dict[str, list[Field]]:
     """The fields read from each JSON file of a release, with their rules."""
     return {
-        "category": KEYS + [
-            Field("Category", required=True), Field("Subcategory", required=True),
+        "category": KEYS
+        + [
+            Field("Category", required=True),
+            Field("Subcategory", required=True),
             Field("Concept", required=True),
         ],
         "text": KEYS + [Field("Title"), Field("Tile"), Field("Mediatype"), Field("Alltags")],
-        "temporalspatial": KEYS + [
-            Field("Postdate", "int", required=True,
-                  low=config.ingest.min_postdate, high=config.ingest.max_postdate),
+        "temporalspatial": KEYS
+        + [
+            Field("Postdate", "int", required=True, low=config.ingest.min_postdate, high=config.ingest.max_postdate),
             Field("Latitude", "float", low=-90, high=90),
             Field("Longitude", "float", low=-180, high=180),
             Field("Geoaccuracy", "int", low=0, high=16),
         ],
         # user_data sometimes lacks Pid; it still aligns by row order
-        "user": [Field("Uid", required=True), Field("Pid", "int", low=0)] + [
+        "user": [Field("Uid", required=True), Field("Pid", "int", low=0)]
+        + [
             Field("photo_firstdate", "int", low=0),
             Field("photo_count", "int", low=0),
             Field("ispro", "int", low=0, high=1),
@@ -71,7 +99,8 @@ def release_rules(config: Config) -> dict[str, list[Field]]:
             Field("user_description", "vector"),
             Field("location_description", "vector"),
         ],
-        "additional": KEYS + [
+        "additional": KEYS
+        + [
             Field("Pathalias", missing=("", "None")),
             Field("Ispublic", "int", low=0, high=1),
             Field("Mediastatus"),
@@ -103,8 +132,7 @@ def check_alignment(release: Release, counts: dict[str, int]) -> None:
                 else "every release file must list the same posts in the same order"
             )
             raise InputError(
-                f"{release.files[source].path} has {n} records but {anchor.name} has "
-                f"{counts['category']}: {fix}"
+                f"{release.files[source].path} has {n} records but {anchor.name} has {counts['category']}: {fix}"
             )
 
 
@@ -150,9 +178,14 @@ def assemble_posts(frames: dict[str, DataFrame], release_name: str) -> tuple[Dat
                 continue
             differs = F.col(other).isNotNull() & F.col(key).isNotNull() & (F.col(other) != F.col(key))
             reason = F.concat(
-                F.lit(f"{key} differs between files at this row: "), F.col(f"_file_{source}"),
-                F.lit(" has "), F.col(other).cast("string"), F.lit(", "), F.col("_file_category"),
-                F.lit(" has "), F.col(key).cast("string"),
+                F.lit(f"{key} differs between files at this row: "),
+                F.col(f"_file_{source}"),
+                F.lit(" has "),
+                F.col(other).cast("string"),
+                F.lit(", "),
+                F.col("_file_category"),
+                F.lit(" has "),
+                F.col(key).cast("string"),
             )
             posts = add_error(posts, differs, key, reason, F.col(other))
     bad_in_a_file = reduce(lambda a, b: a | b, [F.col(f"_bad_{s}") > 0 for s in ["category", *layout]])
@@ -169,10 +202,14 @@ def shape_posts(posts: DataFrame, release_name: str) -> DataFrame:
         posts = posts.withColumn("label", F.lit(None).cast("double"))
     return posts.select(
         *[
-            F.lit(release_name).alias("release") if c == "release"
-            else F.col(RECORD_INDEX).alias("record_index") if c == "record_index"
-            else F.coalesce("Title", "Tile").alias("Title") if c == "Title"
-            else photo_id(F.col("img_path")).alias("flickr_photo_id") if c == "flickr_photo_id"
+            F.lit(release_name).alias("release")
+            if c == "release"
+            else F.col(RECORD_INDEX).alias("record_index")
+            if c == "record_index"
+            else F.coalesce("Title", "Tile").alias("Title")
+            if c == "Title"
+            else photo_id(F.col("img_path")).alias("flickr_photo_id")
+            if c == "flickr_photo_id"
             else F.col(c)
             for c in POST_COLUMNS
         ],

@@ -2,6 +2,7 @@
 
 Going through the JVM's FileSystem (not ``os``) keeps ingest working on HDFS, S3 and DBFS paths.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -80,9 +81,7 @@ def find_release(spark: SparkSession, folder: str, key: str = "paths.raw") -> Re
     Fails with one clear message when the folder, a required file, or a file's content is missing.
     """
     require_folder(spark, folder, "SMPD release", key)
-    prefix = next(
-        (p for p in ("train", "test") if list_files(spark, folder, f"{p}_category.json")), None
-    )
+    prefix = next((p for p in ("train", "test") if list_files(spark, folder, f"{p}_category.json")), None)
     if prefix is None:
         raise InputError(
             f"no SMPD release in {folder}: expected train_category.json or test_category.json "

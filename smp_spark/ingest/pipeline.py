@@ -1,4 +1,5 @@
 """Ingest: an SMPD release folder and the scraped tables -> bronze Delta tables + quarantine."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

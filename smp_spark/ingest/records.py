@@ -4,6 +4,7 @@ SMPD aligns its files (and the key-less label file) by row order, so every recor
 ``_record_index``: its 0-based position in its own file, computed on the executors and correct at
 any partitioning.
 """
+
 from __future__ import annotations
 
 from pyspark.sql import DataFrame, SparkSession
@@ -32,9 +33,9 @@ def with_record_index(df: DataFrame) -> DataFrame:
         .withColumn("_pos", F.monotonically_increasing_id())
         .persist()
     )
-    blocks = tagged.groupBy("_file", "_block").agg(
-        F.count(F.lit(1)).alias("_n"), F.min("_pos").alias("_first")
-    ).collect()
+    blocks = (
+        tagged.groupBy("_file", "_block").agg(F.count(F.lit(1)).alias("_n"), F.min("_pos").alias("_first")).collect()
+    )
     offsets, running = [], {}
     for row in sorted(blocks, key=lambda r: (r["_file"], r["_block"])):
         start = running.get(row["_file"], 0)
@@ -56,9 +57,7 @@ def read_json_list(spark: SparkSession, info: FileInfo, fields: list[str]) -> Da
     Numbers, strings and nulls are all accepted (numbers arrive as their JSON text). A file that
     is not a complete JSON list (truncated, malformed) is a whole-file error.
     """
-    schema = T.StructType(
-        [T.StructField(f, T.StringType()) for f in fields] + [T.StructField(CORRUPT, T.StringType())]
-    )
+    schema = T.StructType([T.StructField(f, T.StringType()) for f in fields] + [T.StructField(CORRUPT, T.StringType())])
     raw = (
         spark.read.schema(schema)
         .option("multiLine", "true")
@@ -87,12 +86,8 @@ def read_csv(spark: SparkSession, info: FileInfo, required: list[str]) -> DataFr
     header = spark.read.option("header", "true").csv(info.path).columns
     missing = [c for c in required if c not in header]
     if missing:
-        raise InputError(
-            f"{info.path}: header lacks {', '.join(missing)} (expected columns: {','.join(required)})"
-        )
-    schema = T.StructType(
-        [T.StructField(c, T.StringType()) for c in header] + [T.StructField(CORRUPT, T.StringType())]
-    )
+        raise InputError(f"{info.path}: header lacks {', '.join(missing)} (expected columns: {','.join(required)})")
+    schema = T.StructType([T.StructField(c, T.StringType()) for c in header] + [T.StructField(CORRUPT, T.StringType())])
     raw = (
         spark.read.schema(schema)
         .option("header", "true")

@@ -9,6 +9,7 @@ Input files in ``paths.scraped`` (see docs/data.md):
 Rows naming photos or users that no ingested post has are quarantined. Later rows win over earlier
 ones (files are read in name order, rows in file order), since re-scrapes are appended later.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,7 +21,13 @@ from pyspark.sql import functions as F
 from smp_spark.ingest.files import list_files
 from smp_spark.ingest.records import CORRUPT, RECORD_INDEX, SOURCE_FILE, read_csv
 from smp_spark.ingest.validate import (
-    ERRORS, Field, add_error, good_rows, no_errors, parse_fields, quarantine_rows,
+    ERRORS,
+    Field,
+    add_error,
+    good_rows,
+    no_errors,
+    parse_fields,
+    quarantine_rows,
 )
 
 GROUP_RULES = [
@@ -62,7 +69,13 @@ def _read_all(spark: SparkSession, folder: str, stem: str, rules: list[Field], c
     frames = []
     for info in files:
         df = parse_fields(read_csv(spark, info, required), rules)
-        df = add_error(df, F.col(CORRUPT).isNotNull(), "row", "malformed CSV row (wrong number of fields or bad quoting)", F.col(CORRUPT))
+        df = add_error(
+            df,
+            F.col(CORRUPT).isNotNull(),
+            "row",
+            "malformed CSV row (wrong number of fields or bad quoting)",
+            F.col(CORRUPT),
+        )
         df = df.select(*[f.name for f in rules], SOURCE_FILE, RECORD_INDEX, ERRORS).localCheckpoint()
         counts[info.name] = df.count()
         frames.append(df)
@@ -77,8 +90,11 @@ def read_scraped(spark: SparkSession, folder: str) -> ScrapedFiles:
     groups = _read_all(spark, folder, "group_meta", GROUP_RULES, counts)
     status = _read_all(spark, folder, "photo_status", STATUS_RULES, counts)
     status = add_error(
-        status, F.col("status").isNotNull() & ~F.col("status").isin(*PHOTO_STATUSES), "status",
-        f"unknown status (expected one of {', '.join(PHOTO_STATUSES)})", F.col("status"),
+        status,
+        F.col("status").isNotNull() & ~F.col("status").isin(*PHOTO_STATUSES),
+        "status",
+        f"unknown status (expected one of {', '.join(PHOTO_STATUSES)})",
+        F.col("status"),
     )
     users = _read_all(spark, folder, "user_meta", USER_META_RULES, counts)
     status_files = len(list_files(spark, folder, "photo_status*.csv"))
@@ -122,25 +138,42 @@ def scraped_bronze(files: ScrapedFiles, posts: DataFrame, users: DataFrame, rele
     quarantine.append(quarantine_rows(group_rows, release_name))
     good_groups = good_rows(group_rows)
     post_groups = (
-        good_groups.join(photos, "imgid").select("Pid", F.col("imgid").alias("flickr_photo_id"), "group_id")
+        good_groups.join(photos, "imgid")
+        .select("Pid", F.col("imgid").alias("flickr_photo_id"), "group_id")
         .dropDuplicates(["Pid", "group_id"])
     )
     seen = good_groups.groupBy("group_id").agg(F.count(F.lit(1)).alias("observations"))
-    groups = _latest(good_groups, "group_id").join(seen, "group_id").select(
-        "group_id", "title", "member_count", "pool_count", "observations"
+    groups = (
+        _latest(good_groups, "group_id")
+        .join(seen, "group_id")
+        .select("group_id", "title", "member_count", "pool_count", "observations")
     )
 
     if files.status_files:
         status_rows = _unknown(files.status, photos, "imgid", "imgid", "imgid matches no ingested post's photo id")
         quarantine.append(quarantine_rows(status_rows, release_name))
-        status = _latest(good_rows(status_rows), "imgid").join(photos, "imgid").select(
-            "Pid", F.col("imgid").alias("flickr_photo_id"), "status", "scraped_at",
-            F.lit("photo_status file").alias("status_source"),
+        status = (
+            _latest(good_rows(status_rows), "imgid")
+            .join(photos, "imgid")
+            .select(
+                "Pid",
+                F.col("imgid").alias("flickr_photo_id"),
+                "status",
+                "scraped_at",
+                F.lit("photo_status file").alias("status_source"),
+            )
         )
     else:
-        status = post_groups.select("Pid", "flickr_photo_id").distinct().select(
-            "Pid", "flickr_photo_id", F.lit("ok").alias("status"), F.lit(None).cast("string").alias("scraped_at"),
-            F.lit("inferred from group rows").alias("status_source"),
+        status = (
+            post_groups.select("Pid", "flickr_photo_id")
+            .distinct()
+            .select(
+                "Pid",
+                "flickr_photo_id",
+                F.lit("ok").alias("status"),
+                F.lit(None).cast("string").alias("scraped_at"),
+                F.lit("inferred from group rows").alias("status_source"),
+            )
         )
 
     meta_rows = _unknown(files.user_meta, users, "Uid", "Uid", "Uid matches no ingested post's user")

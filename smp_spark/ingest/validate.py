@@ -4,6 +4,7 @@ A rule set is a list of :class:`Field`. :func:`parse_fields` turns the string co
 ones and collects, per record, an ``_errors`` array of ``{field, reason, value}``; a record with
 no errors is good. :func:`quarantine_rows` turns the errors into rows of ``quarantine/rows``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,9 +37,7 @@ def _blank(raw: Column, field: Field) -> Column:
 
 def _error(field: str, reason: Column | str, raw: Column) -> Column:
     reason_col = reason if isinstance(reason, Column) else F.lit(reason)
-    return F.struct(
-        F.lit(field).alias("field"), reason_col.alias("reason"), F.substring(raw, 1, 200).alias("value")
-    )
+    return F.struct(F.lit(field).alias("field"), reason_col.alias("reason"), F.substring(raw, 1, 200).alias("value"))
 
 
 def _typed(raw: Column, field: Field) -> tuple[Column, list[tuple[Column, Column | str]]]:

@@ -1,4 +1,5 @@
 """The gold table as model input: one ``features`` vector per post, and the names of its slots."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -52,14 +53,18 @@ def assemble(gold: DataFrame, config: Config, gold_version: int) -> ModelInput:
     scalars = [s.name for s in specs if s.kind != VECTOR]
     vectors = [s.name for s in specs if s.kind == VECTOR]
     prepared = gold.select(
-        "Pid", "split", "label",
+        "Pid",
+        "split",
+        "label",
         *[F.col(c).cast("double").alias(c) for c in scalars],
         *[(array_to_vector(c) if dict(gold.dtypes)[c].startswith("array") else F.col(c)).alias(c) for c in vectors],
     )
     slot_names = list(scalars)
     for column in vectors:
         slot_names += [f"{column}_{i}" for i in range(_vector_width(prepared, column))]
-    assembled = VectorAssembler(inputCols=scalars + vectors, outputCol="features", handleInvalid="keep").transform(prepared)
+    assembled = VectorAssembler(inputCols=scalars + vectors, outputCol="features", handleInvalid="keep").transform(
+        prepared
+    )
     rows = assembled.select("Pid", "split", "label", "features", (F.col("split") == VALID).alias(VALID_FLAG))
     categorical = [scalars.index(s.name) for s in specs if s.kind == CATEGORICAL]
     return ModelInput(rows, slot_names, categorical, gold_version)

@@ -1,4 +1,5 @@
 """One training run of a tree model: fit, save, track, and record its predictions."""
+
 from __future__ import annotations
 
 import json
@@ -29,13 +30,21 @@ def train_and_record(spark: SparkSession, config: Config, name: str) -> tuple[Tr
     metrics per split."""
     data = model_input(spark, config)
     out_dir = model_dir(config, name, data.gold_version)
-    manifest = [asdict(s) for s in feature_specs(with_embeddings=True) if any(
-        n == s.name or n.startswith(f"{s.name}_") for n in data.slot_names)]
+    manifest = [
+        asdict(s)
+        for s in feature_specs(with_embeddings=True)
+        if any(n == s.name or n.startswith(f"{s.name}_") for n in data.slot_names)
+    ]
     with training_run(config, name, data.gold_version, manifest) as run:
         trained = TRAINERS[name](spark, config, data, out_dir)
         predictions = trained.predictions.select(
-            F.lit(name).alias("model"), "Pid", "split", "label", "prediction",
-            F.lit(run.info.run_id).alias("run_id"), F.lit(data.gold_version).alias("gold_version"),
+            F.lit(name).alias("model"),
+            "Pid",
+            "split",
+            "label",
+            "prediction",
+            F.lit(run.info.run_id).alias("run_id"),
+            F.lit(data.gold_version).alias("gold_version"),
         ).localCheckpoint()
         scores = [r.asDict() for r in metrics(predictions).orderBy("split").collect()]
         log_params({**trained.params, "best_iteration": trained.best_iteration, "slots": len(data.slot_names)})
@@ -62,8 +71,12 @@ def tree_job(name: str) -> None:
 
     def main(config, args, spark):
         trained, scores = train_and_record(spark, config, name)
-        print(format_table(["split", "posts", "MAE", "RMSE", "SRC"], [
-            (r["split"], r["n"], f"{r['mae']:.4f}", f"{r['rmse']:.4f}", f"{r['src']:.4f}") for r in scores]))
+        print(
+            format_table(
+                ["split", "posts", "MAE", "RMSE", "SRC"],
+                [(r["split"], r["n"], f"{r['mae']:.4f}", f"{r['rmse']:.4f}", f"{r['src']:.4f}") for r in scores],
+            )
+        )
         print(f"{name}: best iteration {trained.best_iteration}; native model {trained.native_path}")
 
     run_job(f"train_{name}", main)

@@ -5,6 +5,7 @@ Each trainer fits on the training split, early-stops on the valid split, and ret
 :class:`TrainedTrees`: predictions for every post, the Spark model, the native model file that
 plain ``lightgbm`` / ``xgboost`` / ``catboost`` load, and feature importances.
 """
+
 from __future__ import annotations
 
 import os
@@ -50,10 +51,20 @@ def train_lightgbm(spark: SparkSession, config: Config, data: ModelInput, out_di
     t = config.train
     tasks = workers(spark, config)
     params = dict(
-        objective="regression", metric="l1", learningRate=t.learning_rate, numLeaves=t.num_leaves,
-        maxDepth=t.max_depth, numIterations=t.num_rounds, earlyStoppingRound=t.early_stopping_rounds,
-        categoricalSlotIndexes=data.categorical_slots, numTasks=tasks, useBarrierExecutionMode=True,
-        defaultListenPort=t.listen_port, seed=t.seed, deterministic=True, verbosity=-1,
+        objective="regression",
+        metric="l1",
+        learningRate=t.learning_rate,
+        numLeaves=t.num_leaves,
+        maxDepth=t.max_depth,
+        numIterations=t.num_rounds,
+        earlyStoppingRound=t.early_stopping_rounds,
+        categoricalSlotIndexes=data.categorical_slots,
+        numTasks=tasks,
+        useBarrierExecutionMode=True,
+        defaultListenPort=t.listen_port,
+        seed=t.seed,
+        deterministic=True,
+        verbosity=-1,
         passThroughArgs="force_col_wise=true",
     )
     estimator = LightGBMRegressor(featuresCol="features", labelCol="label", validationIndicatorCol=VALID_FLAG, **params)
@@ -64,8 +75,12 @@ def train_lightgbm(spark: SparkSession, config: Config, data: ModelInput, out_di
         f.write(model.getNativeModel())
     gains = model.getFeatureImportances("gain")
     return TrainedTrees(
-        "lightgbm", _predictions(model, data), {**params, "workers": tasks}, native,
-        dict(zip(data.slot_names, map(float, gains))), best_iteration=int(model.getBoosterBestIteration()),
+        "lightgbm",
+        _predictions(model, data),
+        {**params, "workers": tasks},
+        native,
+        dict(zip(data.slot_names, map(float, gains))),
+        best_iteration=int(model.getBoosterBestIteration()),
         spark_model=model,
     )
 
@@ -78,12 +93,20 @@ def train_xgboost(spark: SparkSession, config: Config, data: ModelInput, out_dir
     t = config.train
     tasks = workers(spark, config)
     params = dict(
-        objective="reg:squarederror", eval_metric="mae", learning_rate=t.learning_rate, max_depth=t.max_depth,
-        n_estimators=t.num_rounds, early_stopping_rounds=t.early_stopping_rounds, tree_method="hist",
-        num_workers=tasks, seed=t.seed, missing=float("nan"),
+        objective="reg:squarederror",
+        eval_metric="mae",
+        learning_rate=t.learning_rate,
+        max_depth=t.max_depth,
+        n_estimators=t.num_rounds,
+        early_stopping_rounds=t.early_stopping_rounds,
+        tree_method="hist",
+        num_workers=tasks,
+        seed=t.seed,
+        missing=float("nan"),
     )
-    estimator = SparkXGBRegressor(features_col="features", label_col="label",
-                                  validation_indicator_col=VALID_FLAG, **params)
+    estimator = SparkXGBRegressor(
+        features_col="features", label_col="label", validation_indicator_col=VALID_FLAG, **params
+    )
     model = estimator.fit(fit_rows(data).repartition(tasks))
     booster = model.get_booster()
     native = os.path.join(out_dir, "xgboost_model.json")
@@ -92,8 +115,13 @@ def train_xgboost(spark: SparkSession, config: Config, data: ModelInput, out_dir
     gains = booster.get_score(importance_type="total_gain")  # keys "f0", "f1", ...
     importances = {name: float(gains.get(f"f{i}", 0.0)) for i, name in enumerate(data.slot_names)}
     return TrainedTrees(
-        "xgboost", _predictions(model, data), {**params, "workers": tasks}, native, importances,
-        best_iteration=getattr(booster, "best_iteration", None), spark_model=model,
+        "xgboost",
+        _predictions(model, data),
+        {**params, "workers": tasks},
+        native,
+        importances,
+        best_iteration=getattr(booster, "best_iteration", None),
+        spark_model=model,
     )
 
 
@@ -102,7 +130,11 @@ def _to_numpy(rows: DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from pyspark.ml.functions import vector_to_array
 
     frame = rows.select("Pid", vector_to_array("features").alias("f"), "label").toPandas()
-    return frame["Pid"].to_numpy(), np.stack(frame["f"].to_numpy()) if len(frame) else np.empty((0, 0)), frame["label"].to_numpy()
+    return (
+        frame["Pid"].to_numpy(),
+        np.stack(frame["f"].to_numpy()) if len(frame) else np.empty((0, 0)),
+        frame["label"].to_numpy(),
+    )
 
 
 def train_catboost(spark: SparkSession, config: Config, data: ModelInput, out_dir: str) -> TrainedTrees:
@@ -117,17 +149,34 @@ def train_catboost(spark: SparkSession, config: Config, data: ModelInput, out_di
     t = config.train
     pids, x, y = _to_numpy(fit_rows(data).filter(~F.col(VALID_FLAG)))
     _, x_valid, y_valid = _to_numpy(fit_rows(data).filter(F.col(VALID_FLAG)))
-    params = dict(loss_function="RMSE", eval_metric="MAE", learning_rate=t.learning_rate, depth=t.max_depth,
-                  iterations=t.num_rounds, od_type="Iter", od_wait=t.early_stopping_rounds, use_best_model=True,
-                  l2_leaf_reg=3, random_seed=t.seed, thread_count=slot_count(spark), verbose=0)
+    params = dict(
+        loss_function="RMSE",
+        eval_metric="MAE",
+        learning_rate=t.learning_rate,
+        depth=t.max_depth,
+        iterations=t.num_rounds,
+        od_type="Iter",
+        od_wait=t.early_stopping_rounds,
+        use_best_model=True,
+        l2_leaf_reg=3,
+        random_seed=t.seed,
+        thread_count=slot_count(spark),
+        verbose=0,
+    )
     model = CatBoostRegressor(**params)
     model.fit(Pool(x, y), eval_set=Pool(x_valid, y_valid))
     native = os.path.join(out_dir, "catboost_model.cbm")
     os.makedirs(out_dir, exist_ok=True)
     model.save_model(native)
     importances = dict(zip(data.slot_names, map(float, model.get_feature_importance())))
-    return TrainedTrees("catboost", predict_with_catboost(spark, native, data.rows), params, native, importances,
-                        best_iteration=int(model.get_best_iteration()))
+    return TrainedTrees(
+        "catboost",
+        predict_with_catboost(spark, native, data.rows),
+        params,
+        native,
+        importances,
+        best_iteration=int(model.get_best_iteration()),
+    )
 
 
 def predict_with_catboost(spark: SparkSession, native_path: str, rows: DataFrame) -> DataFrame:
@@ -146,8 +195,14 @@ def predict_with_catboost(spark: SparkSession, native_path: str, rows: DataFrame
         model.load_model(SparkFiles.get(name))
         for frame in frames:
             matrix = np.stack(frame["f"].to_numpy()) if len(frame) else np.empty((0, 0))
-            yield pd.DataFrame({"Pid": frame["Pid"], "split": frame["split"], "label": frame["label"],
-                                "prediction": model.predict(matrix) if len(frame) else []})
+            yield pd.DataFrame(
+                {
+                    "Pid": frame["Pid"],
+                    "split": frame["split"],
+                    "label": frame["label"],
+                    "prediction": model.predict(matrix) if len(frame) else [],
+                }
+            )
 
     prepared = rows.select("Pid", "split", "label", vector_to_array("features").alias("f"))
     return prepared.mapInPandas(score, "Pid long, split string, label double, prediction double")
