@@ -67,6 +67,7 @@ test: setup
 
 lint: setup
 	$(VENV)/bin/ruff check smp_spark jobs tests benchmarks
+	$(VENV)/bin/ruff format --check smp_spark jobs tests benchmarks
 
 clean-lake:
 	rm -rf lake

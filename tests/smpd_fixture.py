@@ -6,23 +6,13 @@ import csv
 import json
 from pathlib import Path
 
+from smp_spark.ingest.bronze import USER_COLUMNS
+
 FILES = {
     "category": ["Uid", "Pid", "Category", "Subcategory", "Concept"],
     "text": ["Uid", "Pid", "Title", "Mediatype", "Alltags"],
     "temporalspatial_information": ["Uid", "Pid", "Postdate", "Latitude", "Longitude", "Geoaccuracy"],
-    "user_data": [
-        "Uid",
-        "Pid",
-        "photo_firstdate",
-        "photo_count",
-        "ispro",
-        "canbuypro",
-        "timezone_offset",
-        "photo_firstdatetaken",
-        "timezone_id",
-        "user_description",
-        "location_description",
-    ],
+    "user_data": ["Uid", "Pid", *USER_COLUMNS],
     "additional_information": ["Uid", "Pid", "Pathalias", "Ispublic", "Mediastatus"],
 }
 

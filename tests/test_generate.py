@@ -15,26 +15,9 @@ import pytest
 
 from smp_spark import generate
 from smp_spark.generate import CATEGORY_COUNTS, TEST_END, TRAIN_END, TRAIN_START, build_world, generate_dataset
+from tests.smpd_fixture import FILES
 
-KEYS = {
-    "category": ["Uid", "Pid", "Category", "Subcategory", "Concept"],
-    "text": ["Uid", "Pid", "Title", "Mediatype", "Alltags"],
-    "temporalspatial_information": ["Uid", "Pid", "Postdate", "Latitude", "Longitude", "Geoaccuracy"],
-    "user_data": [
-        "Uid",
-        "Pid",
-        "photo_firstdate",
-        "photo_count",
-        "ispro",
-        "canbuypro",
-        "timezone_offset",
-        "photo_firstdatetaken",
-        "timezone_id",
-        "user_description",
-        "location_description",
-    ],
-    "additional_information": ["Uid", "Pid", "Pathalias", "Ispublic", "Mediastatus"],
-}
+KEYS = FILES  # the SMPD JSON files and their keys, one definition for all tests
 USER_FIELDS = KEYS["user_data"][2:]
 URL = re.compile(r"^https://www\.flickr\.com/photos/(\d{5,8}@N\d\d)/(\d{9,11})$")
 UID = re.compile(r"^\d{1,5}@N\d\d$")

@@ -18,21 +18,10 @@ from smp_spark.config import Config
 from smp_spark.features import category, embeddings, geo, social, temporal, text, user
 from smp_spark.features.manifest import FeatureSpec
 from smp_spark.features.split import TRAIN, chronological_split, research_split
+from smp_spark.ingest.bronze import USER_COLUMNS as BRONZE_USER_COLUMNS
 
 KEY_COLUMNS = ["Pid", "Uid", "Postdate", "split", "label"]
-USER_COLUMNS = [
-    "photo_firstdate",
-    "photo_count",
-    "ispro",
-    "canbuypro",
-    "timezone_offset",
-    "photo_firstdatetaken",
-    "timezone_id",
-    "user_description",
-    "location_description",
-    "contacts_count",
-    "public_groups_count",
-]
+USER_COLUMNS = [*BRONZE_USER_COLUMNS, "contacts_count", "public_groups_count"]  # + the scraped user stats
 
 
 def feature_specs(with_embeddings: bool = False) -> list[FeatureSpec]:

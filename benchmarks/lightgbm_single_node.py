@@ -1,0 +1,88 @@
+"""Single-node LightGBM on the same gold table, to measure SynapseML's distributed run against.
+
+Reads the gold Delta table with delta-rs into numpy (the same slots as ``model_input``: scalars,
+then the TF-IDF/PCA vectors), trains ``lightgbm.train`` with the same settings (L2, learning rate,
+leaves, depth, early stopping on the valid split by MAE, categorical features declared) on all
+cores, and prints time and valid/test MAE and SRC as one JSON line.
+
+    .venv/bin/python benchmarks/measure.py --label "lightgbm single node 680K" -- \\
+        .venv/bin/python benchmarks/lightgbm_single_node.py --lake lake
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import lightgbm as lgb
+import numpy as np
+import scipy.stats
+from deltalake import DeltaTable
+
+from smp_spark.config import load_config
+from smp_spark.features.build import feature_specs
+from smp_spark.features.manifest import CATEGORICAL, VECTOR
+
+
+def matrix(frame, scalars: list[str], vectors: list[str]) -> np.ndarray:
+    parts = [frame[scalars].to_numpy(dtype=float)]
+    parts += [
+        np.stack(frame[v].map(lambda x: np.asarray(x["values"] if isinstance(x, dict) else x, float))) for v in vectors
+    ]
+    return np.hstack(parts)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lake", default="lake")
+    parser.add_argument("--conf", default=None)
+    args = parser.parse_args()
+    t = load_config(args.conf).train
+    frame = DeltaTable(os.path.join(args.lake, "gold", "features")).to_pandas()
+    specs = [s for s in feature_specs() if s.name in frame.columns]
+    scalars = [s.name for s in specs if s.kind != VECTOR]
+    vectors = [s.name for s in specs if s.kind == VECTOR]
+    started = time.time()
+    x = matrix(frame, scalars, vectors)
+    split, y = frame["split"].to_numpy(), frame["label"].to_numpy()
+    categorical = [scalars.index(s.name) for s in specs if s.kind == CATEGORICAL]
+    params = dict(
+        objective="regression",
+        metric="l1",
+        learning_rate=t.learning_rate,
+        num_leaves=t.num_leaves,
+        max_depth=t.max_depth,
+        seed=t.seed,
+        deterministic=True,
+        force_col_wise=True,
+        verbosity=-1,
+        num_threads=os.cpu_count(),
+    )
+    train = lgb.Dataset(x[split == "train"], y[split == "train"], categorical_feature=categorical)
+    valid = lgb.Dataset(x[split == "valid"], y[split == "valid"], reference=train)
+    loaded = time.time() - started
+    booster = lgb.train(
+        params,
+        train,
+        t.num_rounds,
+        valid_sets=[valid],
+        callbacks=[lgb.early_stopping(t.early_stopping_rounds, verbose=False)],
+    )
+    trained = time.time() - started - loaded
+    result = {
+        "load_seconds": round(loaded, 1),
+        "train_seconds": round(trained, 1),
+        "best_iteration": booster.best_iteration,
+    }
+    for name in ("valid", "test"):
+        pred = booster.predict(x[split == name], num_iteration=booster.best_iteration)
+        truth = y[split == name]
+        result[f"{name}_mae"] = round(float(np.abs(pred - truth).mean()), 4)
+        result[f"{name}_src"] = round(float(scipy.stats.spearmanr(truth, pred).statistic), 4)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
