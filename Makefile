@@ -12,10 +12,10 @@ ARGS   ?=
 JOB_ARGS := $(if $(CONF),--conf $(CONF)) $(if $(SCALE),--set data.scale=$(SCALE)) $(ARGS)
 SETUP_STAMP := $(VENV)/.smp-setup
 
-.PHONY: setup data ingest embeddings features train-lightgbm train-xgboost train-catboost evaluate score test lint check-stack clean-lake help
+.PHONY: setup data ingest embeddings features train-lightgbm train-xgboost train-catboost train-fusion evaluate score test lint check-stack clean-lake help
 
 help:
-	@echo "make setup | data [SCALE=n] | ingest | embeddings | features | train-lightgbm | train-xgboost | train-catboost | evaluate | test | lint"
+	@echo "make setup | data [SCALE=n] | ingest | embeddings | features | train-lightgbm | train-xgboost | train-catboost | train-fusion | evaluate | test | lint"
 	@echo "   CONF=profile ARGS='--set key=value ...'"
 
 setup: $(SETUP_STAMP)
@@ -51,6 +51,9 @@ train-lightgbm: setup
 
 train-xgboost: setup
 	$(PY) jobs/train_xgboost.py $(JOB_ARGS)
+
+train-fusion: setup
+	$(PY) jobs/train_fusion.py $(JOB_ARGS)
 
 train-catboost: setup
 	$(PY) jobs/train_catboost.py $(JOB_ARGS)

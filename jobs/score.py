@@ -22,7 +22,7 @@ from smp_spark.score import SCORES, score_folder, write_submission  # noqa: E402
 def add_args(parser):
     parser.add_argument("--input", help="test-release folder (default: paths.raw_test)")
     parser.add_argument("--scraped", help="its scraped tables (default: paths.scraped_test)")
-    parser.add_argument("--model", default="lightgbm", choices=["lightgbm", "xgboost", "catboost"])
+    parser.add_argument("--model", default="lightgbm", choices=["lightgbm", "xgboost", "catboost", "fusion"])
     parser.add_argument("--submission", help="submission JSON path (default: <reports>/submission_<model>.json)")
 
 

@@ -87,6 +87,21 @@ class TrainConfig:
 
 
 @dataclass
+class FusionConfig:
+    """The Horovod fusion net (smp_spark/models/fusion.py); its process count is ``train.num_workers``."""
+
+    epochs: int = 100  # an upper bound: early stopping on the valid MAE ends training
+    batch_size: int = 512  # the global batch: each of N Horovod processes takes batch_size / N rows a step
+    learning_rate: float = 0.001  # Adam
+    early_stopping_patience: int = 8  # epochs without a better valid MAE before training stops
+    lr_patience: int = 3  # ReduceLROnPlateau on the valid MAE
+    lr_factor: float = 0.2
+    missing_indicators: bool = True  # a 0/1 input per numeric slot that has nulls in the training split
+    shuffle_rows: int = 4096  # Petastorm's shuffling buffer, in rows per process
+    seed: int = 2020
+
+
+@dataclass
 class Config:
     paths: PathsConfig = field(default_factory=PathsConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -94,6 +109,7 @@ class Config:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    fusion: FusionConfig = field(default_factory=FusionConfig)
     source: str = ""  # which files this config came from, for logs
 
     def path(self, name: str) -> str:
@@ -250,3 +266,9 @@ def _validate(config: Config) -> None:
         raise ConfigError("config key 'features.encoding_folds' must be at least 2")
     if config.ingest.min_postdate >= config.ingest.max_postdate:
         raise ConfigError("config key 'ingest.min_postdate' must be below 'ingest.max_postdate'")
+    if config.fusion.epochs < 1:
+        raise ConfigError("config key 'fusion.epochs' must be at least 1")
+    if config.fusion.batch_size < 2:  # batch norm needs two rows a step
+        raise ConfigError("config key 'fusion.batch_size' must be at least 2")
+    if not 0 < config.fusion.lr_factor < 1:
+        raise ConfigError("config key 'fusion.lr_factor' must lie in (0, 1)")

@@ -23,6 +23,7 @@ from smp_spark.features.gold import GOLD, read_state
 from smp_spark.ingest import build_bronze, write_bronze
 from smp_spark.lake import read_table, sync_table
 from smp_spark.models.dataset import assemble
+from smp_spark.models.fusion import predict_with_fusion, with_embeddings
 from smp_spark.models.run import model_dir
 from smp_spark.models.trees import predict_with_catboost
 
@@ -79,8 +80,12 @@ def feature_rows(spark: SparkSession, config: Config, new: BronzeInputs, gold_ve
 
 def predict(spark: SparkSession, config: Config, model: str, gold_version: int, rows: DataFrame) -> DataFrame:
     """``Pid, prediction`` from the saved model of ``model`` for that gold version."""
-    data = assemble(rows, config, gold_version)
     folder = model_dir(config, model, gold_version)
+    if model == "fusion":
+        return predict_with_fusion(folder, assemble(rows, with_embeddings(config), gold_version)).select(
+            "Pid", "prediction"
+        )
+    data = assemble(rows, config, gold_version)
     if model == "catboost":
         scored = predict_with_catboost(spark, os.path.join(folder, "catboost_model.cbm"), data.rows)
     else:

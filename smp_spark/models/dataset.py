@@ -52,16 +52,22 @@ def assemble(gold: DataFrame, config: Config, gold_version: int) -> ModelInput:
         specs = [s for s in specs if s.family != "embedding"]
     scalars = [s.name for s in specs if s.kind != VECTOR]
     vectors = [s.name for s in specs if s.kind == VECTOR]
+    widths = {c: _vector_width(gold, c) for c in vectors}
+
+    def vector(column: str):
+        if not dict(gold.dtypes)[column].startswith("array"):
+            return F.col(column)
+        # the width as ML metadata: with handleInvalid="keep" the assembler must know it up front
+        return array_to_vector(column).alias(column, metadata={"ml_attr": {"num_attrs": widths[column]}})
+
     prepared = gold.select(
         "Pid",
         "split",
         "label",
         *[F.col(c).cast("double").alias(c) for c in scalars],
-        *[(array_to_vector(c) if dict(gold.dtypes)[c].startswith("array") else F.col(c)).alias(c) for c in vectors],
+        *[vector(c) for c in vectors],
     )
-    slot_names = list(scalars)
-    for column in vectors:
-        slot_names += [f"{column}_{i}" for i in range(_vector_width(prepared, column))]
+    slot_names = list(scalars) + [f"{c}_{i}" for c in vectors for i in range(widths[c])]
     assembled = VectorAssembler(inputCols=scalars + vectors, outputCol="features", handleInvalid="keep").transform(
         prepared
     )

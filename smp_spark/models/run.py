@@ -1,4 +1,4 @@
-"""One training run of a tree model: fit, save, track, and record its predictions."""
+"""One training run of a model (a tree or the fusion net): fit, save, track, and record its predictions."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ from smp_spark.evaluate import PREDICTIONS, metrics
 from smp_spark.features.build import feature_specs
 from smp_spark.lake import sync_table
 from smp_spark.models.dataset import model_input
+from smp_spark.models.fusion import train_fusion, with_embeddings
 from smp_spark.models.trees import TrainedTrees, train_catboost, train_lightgbm, train_xgboost
 from smp_spark.tracking import log_metrics, log_params, training_run
 
-TRAINERS = {"lightgbm": train_lightgbm, "xgboost": train_xgboost, "catboost": train_catboost}
+TRAINERS = {"lightgbm": train_lightgbm, "xgboost": train_xgboost, "catboost": train_catboost, "fusion": train_fusion}
 
 
 def model_dir(config: Config, name: str, gold_version: int) -> str:
@@ -28,7 +29,7 @@ def train_and_record(spark: SparkSession, config: Config, name: str) -> tuple[Tr
     """Train ``name`` on the latest gold version; write its predictions to ``gold/model_predictions``
     (replacing that model's previous rows) and log the run to MLflow. Returns the model and its
     metrics per split."""
-    data = model_input(spark, config)
+    data = model_input(spark, with_embeddings(config) if name == "fusion" else config)
     out_dir = model_dir(config, name, data.gold_version)
     manifest = [
         asdict(s)
@@ -57,8 +58,9 @@ def train_and_record(spark: SparkSession, config: Config, name: str) -> tuple[Tr
 def _log_models(trained: TrainedTrees, out_dir: str) -> None:
     import mlflow
 
-    with open(os.path.join(out_dir, "importances.json"), "w") as f:
-        json.dump(dict(sorted(trained.importances.items(), key=lambda kv: -kv[1])), f, indent=1)
+    if trained.importances:  # the fusion net has none
+        with open(os.path.join(out_dir, "importances.json"), "w") as f:
+            json.dump(dict(sorted(trained.importances.items(), key=lambda kv: -kv[1])), f, indent=1)
     if trained.spark_model is not None:
         trained.spark_model.write().overwrite().save(os.path.join(out_dir, "spark_model"))
     mlflow.log_artifacts(out_dir, artifact_path="model")

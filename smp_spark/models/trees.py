@@ -22,12 +22,14 @@ from smp_spark.session import slot_count
 
 @dataclass
 class TrainedTrees:
-    name: str  # lightgbm | xgboost | catboost
+    """A trained model; the fusion net (smp_spark/models/fusion.py) returns one too."""
+
+    name: str  # lightgbm | xgboost | catboost | fusion
     predictions: DataFrame  # Pid, split, label, prediction
     params: dict
-    native_path: str  # the model file plain lightgbm / xgboost / catboost loads
-    importances: dict[str, float]  # slot name -> gain
-    best_iteration: int | None = None
+    native_path: str  # the model file plain lightgbm / xgboost / catboost loads (fusion: its state_dict)
+    importances: dict[str, float]  # slot name -> gain (fusion: empty)
+    best_iteration: int | None = None  # fusion: the best epoch
     spark_model: object | None = None  # a Spark ML model (None for single-node CatBoost)
     extra: dict = field(default_factory=dict)
 

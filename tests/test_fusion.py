@@ -1,0 +1,113 @@
+"""The Horovod fusion net on local Spark: two ranks in step, learning, and a saved model that agrees."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import numpy as np
+import pytest
+import torch
+from pyspark.ml.functions import vector_to_array
+from pyspark.sql import functions as F
+
+from smp_spark.evaluate import PREDICTIONS
+from smp_spark.features.gold import GOLD
+from smp_spark.lake import read_table, table_version
+from smp_spark.models.dataset import assemble, model_input
+from smp_spark.models.fusion import (
+    FusionNet,
+    category_vocabularies,
+    epoch_batches,
+    fit_layout,
+    load_fusion,
+    with_embeddings,
+)
+from smp_spark.models.run import train_and_record
+from smp_spark.score import predict
+
+
+@pytest.fixture(scope="module")
+def fusion_run(spark, gold_lake):
+    return train_and_record(spark, gold_lake, "fusion")
+
+
+def test_both_ranks_hold_the_same_parameters(fusion_run):
+    trained, _ = fusion_run
+    ranks = trained.extra["ranks"]
+    assert [r["rank"] for r in ranks] == [0, 1] and trained.params["workers"] == 2
+    # each rank trains on its own shard: equal weights mean the gradients were really averaged
+    assert ranks[0]["first_step_digest"] == ranks[1]["first_step_digest"]
+    assert ranks[0]["final_digest"] == ranks[1]["final_digest"]
+
+
+def test_training_loss_falls_and_valid_mae_beats_the_median(spark, gold_lake, fusion_run):
+    trained, scores = fusion_run
+    history = trained.extra["history"]
+    assert len(history) >= 3 and history[-1]["train_loss"] < history[0]["train_loss"]
+    data = model_input(spark, gold_lake)
+    median = data.rows.filter(F.col("split") == "train").agg(F.percentile_approx("label", 0.5, 100000)).first()[0]
+    valid_rows = data.rows.filter(F.col("split") == "valid")
+    median_mae = valid_rows.agg(F.avg(F.abs(F.col("label") - F.lit(median)))).first()[0]
+    valid = next(r for r in scores if r["split"] == "valid")
+    assert valid["mae"] < median_mae
+    assert valid["mae"] == pytest.approx(min(h["valid_mae"] for h in history), abs=1e-4)  # the best epoch's net
+
+
+def test_the_saved_net_reloads_and_predicts_what_spark_wrote(spark, gold_lake, fusion_run):
+    trained, _ = fusion_run
+    written = spark.read.format("delta").load(gold_lake.table(PREDICTIONS)).filter("model = 'fusion'")
+    data = model_input(spark, with_embeddings(gold_lake))
+    assert written.count() == data.rows.count()
+    sample = (
+        data.rows.orderBy("Pid")
+        .limit(300)
+        .join(written.select("Pid", "prediction"), "Pid")
+        .select("Pid", vector_to_array("features", "float32").alias("f"), "prediction")
+        .orderBy("Pid")
+        .collect()
+    )
+    model = load_fusion(os.path.dirname(trained.native_path))
+    with torch.no_grad():
+        reloaded = model(torch.tensor(np.array([r.f for r in sample], dtype=np.float32))).numpy()
+    np.testing.assert_allclose(reloaded, [r.prediction for r in sample], rtol=1e-5, atol=1e-5)
+    # the scoring job's path: gold-shaped rows -> the saved net
+    gold = read_table(spark, gold_lake.table(GOLD), data.gold_version).orderBy("Pid").limit(300)
+    scored = {r.Pid: r.prediction for r in predict(spark, gold_lake, "fusion", data.gold_version, gold).collect()}
+    np.testing.assert_allclose([scored[r.Pid] for r in sample], [r.prediction for r in sample], rtol=1e-5, atol=1e-5)
+
+
+def test_the_layout_takes_every_embedding_vector_the_table_has(spark, gold_lake):
+    version = table_version(spark, gold_lake.table(GOLD))
+    gold = read_table(spark, gold_lake.table(GOLD), version)
+    width = 16  # any width: the layout reads it from the slots
+    gold = gold.withColumn("text_embedding", F.array(*[F.rand(seed=i).cast("float") for i in range(width)]))
+    data = assemble(gold.limit(500), with_embeddings(gold_lake), version)
+    layout = fit_layout(data, category_vocabularies(spark, gold_lake, version), missing_indicators=True)
+    assert len(layout.vectors["text_embedding"]) == width
+    assert set(layout.categories) == {"category_idx", "subcategory_idx", "concept_idx"}
+    assert layout.indicators and all(s > 0 for s in layout.std)
+    inputs = sorted(layout.numeric + [s for s, _ in layout.categories.values()] + layout.vectors["text_embedding"])
+    assert inputs == list(range(len(data.slot_names)))  # every slot feeds the net exactly once
+    rows = data.rows.select(vector_to_array("features", "float32").alias("f")).limit(8).collect()
+    with torch.no_grad():
+        out = FusionNet(layout).eval()(torch.tensor(np.array([r.f for r in rows], dtype=np.float32)))
+    assert out.shape == (8,) and torch.isfinite(out).all()
+
+
+def test_an_empty_epoch_is_read_again_once_then_fails():
+    passes = []
+
+    def loader(batches):
+        @contextlib.contextmanager
+        def open_loader():
+            passes.append(1)
+            yield iter(batches.pop(0))
+
+        return open_loader
+
+    batch = {"label": torch.zeros(4)}
+    assert list(epoch_batches(loader([[], [batch, batch]]), None, "validation")) == [batch, batch]
+    assert len(passes) == 2
+    with pytest.raises(RuntimeError, match="no rows for the training epoch twice"):
+        list(epoch_batches(loader([[], []]), 5, "training"))
