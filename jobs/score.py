@@ -40,7 +40,7 @@ def main(config, args, spark):
             .select(F.col("Pid").cast("long"), F.col("label").cast("double"))
         )
         scored = predictions.join(labels, "Pid").withColumn("split", F.lit("scored batch"))
-        row = metrics(scored).first()
+        row = metrics(scored)[0]
         print(
             f"against {hidden}: MAE {row['mae']:.4f}, RMSE {row['rmse']:.4f}, SRC {row['src']:.4f} on {row['n']} posts"
         )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without install
 
-from smp_spark.models.run import tree_job  # noqa: E402
+from smp_spark.models.run import training_job  # noqa: E402
 
 if __name__ == "__main__":
-    tree_job("lightgbm")
+    training_job("lightgbm")

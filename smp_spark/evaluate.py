@@ -7,6 +7,8 @@ constant prediction, and, for generated data, the generator's oracle (``oracle_t
 
 from __future__ import annotations
 
+import math
+
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -29,17 +31,48 @@ def average_ranks(df: DataFrame, column: str, group: list[str]) -> DataFrame:
     return df.join(ranked, [*group, column])
 
 
-def metrics(predictions: DataFrame) -> DataFrame:
-    """One row per (model, split): n, MAE, RMSE, SRC (null when predictions are constant)."""
+def metrics(predictions: DataFrame) -> list[dict]:
+    """One dict per (model, split), sorted: n, MAE, RMSE, SRC (None when predictions are constant).
+
+    The sums are exact (decimals; ranks are whole or half numbers, so twice a rank is an integer),
+    so the same predictions always give the same metrics to the last bit, whatever order Spark adds
+    the rows in. Only these few sums per group reach the driver.
+    """
     group = ["model", "split"]
     ranked = average_ranks(average_ranks(predictions, "label", group), "prediction", group)
     error = F.col("prediction") - F.col("label")
-    return ranked.groupBy(*group).agg(
+    x, y = F.col("label_rank") * 2, F.col("prediction_rank") * 2
+
+    def exact_sum(column, scale: int = 0):
+        return F.sum(column.cast(f"decimal(38,{scale})"))
+
+    sums = ranked.groupBy(*group).agg(
         F.count(F.lit(1)).alias("n"),
-        F.avg(F.abs(error)).alias("mae"),
-        F.sqrt(F.avg(error * error)).alias("rmse"),
-        F.corr("label_rank", "prediction_rank").alias("src"),
+        exact_sum(F.abs(error), 15).alias("abs_error"),
+        exact_sum(error * error, 15).alias("squared_error"),
+        exact_sum(x).alias("sx"),
+        exact_sum(y).alias("sy"),
+        exact_sum(x * y).alias("sxy"),
+        exact_sum(x * x).alias("sxx"),
+        exact_sum(y * y).alias("syy"),
     )
+    rows = []
+    for r in sums.orderBy(*group).collect():
+        n = r["n"]
+        sx, sy, sxy, sxx, syy = (int(r[k]) for k in ("sx", "sy", "sxy", "sxx", "syy"))
+        spread = (n * sxx - sx * sx) * (n * syy - sy * sy)
+        src = (n * sxy - sx * sy) / math.sqrt(spread) if spread > 0 else None
+        rows.append(
+            {
+                "model": r["model"],
+                "split": r["split"],
+                "n": n,
+                "mae": float(r["abs_error"]) / n,
+                "rmse": math.sqrt(float(r["squared_error"]) / n),
+                "src": src,
+            }
+        )
+    return rows
 
 
 def median_baseline(predictions: DataFrame) -> DataFrame:
@@ -102,7 +135,7 @@ def evaluate_all(spark, config) -> tuple[list[dict], str]:
         )
         everything = everything.unionByName(oracle_rows(predictions, oracle))
     everything = everything.localCheckpoint()
-    rows = [r.asDict() for r in metrics(everything).orderBy("model", "split").collect()]
+    rows = metrics(everything)
     posts = read_table(spark, config.table("bronze/posts"))
     errors = [r.asDict() for r in error_by(everything.filter(F.col("split") == "test"), posts, "Category").collect()]
     versions = {r["gold_version"] for r in runs}

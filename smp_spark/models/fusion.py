@@ -52,7 +52,7 @@ from smp_spark.features.gold import read_state
 from smp_spark.features.manifest import VECTOR
 from smp_spark.features.split import TRAIN, VALID
 from smp_spark.models.dataset import ModelInput
-from smp_spark.models.trees import TrainedTrees, workers
+from smp_spark.models.trees import TrainedModel, workers
 
 MODEL_FILE = "fusion_model.pt"  # the best epoch's state_dict
 LAYOUT_FILE = "fusion_layout.json"  # how to rebuild the net and split its input
@@ -361,7 +361,7 @@ def _train_worker(
     )
 
 
-def train_fusion(spark: SparkSession, config: Config, data: ModelInput, out_dir: str) -> TrainedTrees:
+def train_fusion(spark: SparkSession, config: Config, data: ModelInput, out_dir: str) -> TrainedModel:
     """Fit the net with ``horovod.spark.run`` (one process per task slot, at most
     ``train.num_workers``) and predict every post in Spark with the best epoch's weights.
 
@@ -399,7 +399,7 @@ def train_fusion(spark: SparkSession, config: Config, data: ModelInput, out_dir:
         "vocabularies": {n: v for n, (_, v) in layout.categories.items()},
         "vectors": {n: len(s) for n, s in layout.vectors.items()},
     }
-    return TrainedTrees(
+    return TrainedModel(
         "fusion",
         predict_with_fusion(out_dir, data),
         params,

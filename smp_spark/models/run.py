@@ -15,7 +15,7 @@ from smp_spark.features.build import feature_specs
 from smp_spark.lake import sync_table
 from smp_spark.models.dataset import model_input
 from smp_spark.models.fusion import train_fusion, with_embeddings
-from smp_spark.models.trees import TrainedTrees, train_catboost, train_lightgbm, train_xgboost
+from smp_spark.models.trees import TrainedModel, train_catboost, train_lightgbm, train_xgboost
 from smp_spark.tracking import log_metrics, log_params, training_run
 
 TRAINERS = {"lightgbm": train_lightgbm, "xgboost": train_xgboost, "catboost": train_catboost, "fusion": train_fusion}
@@ -25,7 +25,7 @@ def model_dir(config: Config, name: str, gold_version: int) -> str:
     return os.path.join(config.path("models"), name, f"gold_v{gold_version}")
 
 
-def train_and_record(spark: SparkSession, config: Config, name: str) -> tuple[TrainedTrees, list[dict]]:
+def train_and_record(spark: SparkSession, config: Config, name: str) -> tuple[TrainedModel, list[dict]]:
     """Train ``name`` on the latest gold version; write its predictions to ``gold/model_predictions``
     (replacing that model's previous rows) and log the run to MLflow. Returns the model and its
     metrics per split."""
@@ -47,7 +47,7 @@ def train_and_record(spark: SparkSession, config: Config, name: str) -> tuple[Tr
             F.lit(run.info.run_id).alias("run_id"),
             F.lit(data.gold_version).alias("gold_version"),
         ).localCheckpoint()
-        scores = [r.asDict() for r in metrics(predictions).orderBy("split").collect()]
+        scores = metrics(predictions)
         log_params({**trained.params, "best_iteration": trained.best_iteration, "slots": len(data.slot_names)})
         log_metrics(scores)
         _log_models(trained, out_dir)
@@ -55,7 +55,7 @@ def train_and_record(spark: SparkSession, config: Config, name: str) -> tuple[Tr
     return trained, scores
 
 
-def _log_models(trained: TrainedTrees, out_dir: str) -> None:
+def _log_models(trained: TrainedModel, out_dir: str) -> None:
     import mlflow
 
     if trained.importances:  # the fusion net has none
@@ -66,8 +66,9 @@ def _log_models(trained: TrainedTrees, out_dir: str) -> None:
     mlflow.log_artifacts(out_dir, artifact_path="model")
 
 
-def tree_job(name: str) -> None:
-    """The whole ``jobs/train_<name>.py``: parse arguments, train, record, print the scores."""
+def training_job(name: str) -> None:
+    """The whole ``jobs/train_<name>.py`` (a tree or the fusion net): parse arguments, train, record,
+    print the scores."""
     from smp_spark.cli import run_job
     from smp_spark.ingest.pipeline import format_table
 

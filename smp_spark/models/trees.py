@@ -2,7 +2,7 @@
 plus single-node CatBoost (catboost-spark has no Spark 3.5 artifact on Maven Central).
 
 Each trainer fits on the training split, early-stops on the valid split, and returns a
-:class:`TrainedTrees`: predictions for every post, the Spark model, the native model file that
+:class:`TrainedModel`: predictions for every post, the Spark model, the native model file that
 plain ``lightgbm`` / ``xgboost`` / ``catboost`` load, and feature importances.
 """
 
@@ -21,7 +21,7 @@ from smp_spark.session import slot_count
 
 
 @dataclass
-class TrainedTrees:
+class TrainedModel:
     """A trained model; the fusion net (smp_spark/models/fusion.py) returns one too."""
 
     name: str  # lightgbm | xgboost | catboost | fusion
@@ -45,7 +45,7 @@ def _predictions(model, data: ModelInput) -> DataFrame:
     return model.transform(data.rows).select("Pid", "split", "label", F.col("prediction").cast("double"))
 
 
-def train_lightgbm(spark: SparkSession, config: Config, data: ModelInput, out_dir: str) -> TrainedTrees:
+def train_lightgbm(spark: SparkSession, config: Config, data: ModelInput, out_dir: str) -> TrainedModel:
     """SynapseML ``LightGBMRegressor``: L2 objective, MAE for early stopping, categorical slots
     declared, one barrier task per slot on a fixed listen port."""
     from synapse.ml.lightgbm import LightGBMRegressor
@@ -76,7 +76,7 @@ def train_lightgbm(spark: SparkSession, config: Config, data: ModelInput, out_di
     with open(native, "w") as f:
         f.write(model.getNativeModel())
     gains = model.getFeatureImportances("gain")
-    return TrainedTrees(
+    return TrainedModel(
         "lightgbm",
         _predictions(model, data),
         {**params, "workers": tasks},
@@ -87,7 +87,7 @@ def train_lightgbm(spark: SparkSession, config: Config, data: ModelInput, out_di
     )
 
 
-def train_xgboost(spark: SparkSession, config: Config, data: ModelInput, out_dir: str) -> TrainedTrees:
+def train_xgboost(spark: SparkSession, config: Config, data: ModelInput, out_dir: str) -> TrainedModel:
     """xgboost.spark ``SparkXGBRegressor`` with ``num_workers`` barrier tasks; categorical codes are
     fed as numbers, as the research did."""
     from xgboost.spark import SparkXGBRegressor
@@ -116,7 +116,7 @@ def train_xgboost(spark: SparkSession, config: Config, data: ModelInput, out_dir
     booster.save_model(native)
     gains = booster.get_score(importance_type="total_gain")  # keys "f0", "f1", ...
     importances = {name: float(gains.get(f"f{i}", 0.0)) for i, name in enumerate(data.slot_names)}
-    return TrainedTrees(
+    return TrainedModel(
         "xgboost",
         _predictions(model, data),
         {**params, "workers": tasks},
@@ -139,7 +139,7 @@ def _to_numpy(rows: DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     )
 
 
-def train_catboost(spark: SparkSession, config: Config, data: ModelInput, out_dir: str) -> TrainedTrees:
+def train_catboost(spark: SparkSession, config: Config, data: ModelInput, out_dir: str) -> TrainedModel:
     """Single-node CatBoost (the research's third model).
 
     SINGLE NODE: the training and valid rows are collected to the driver (about 60 floats a post:
@@ -171,7 +171,7 @@ def train_catboost(spark: SparkSession, config: Config, data: ModelInput, out_di
     os.makedirs(out_dir, exist_ok=True)
     model.save_model(native)
     importances = dict(zip(data.slot_names, map(float, model.get_feature_importance())))
-    return TrainedTrees(
+    return TrainedModel(
         "catboost",
         predict_with_catboost(spark, native, data.rows),
         params,
