@@ -12,10 +12,10 @@ ARGS   ?=
 JOB_ARGS := $(if $(CONF),--conf $(CONF)) $(if $(SCALE),--set data.scale=$(SCALE)) $(ARGS)
 SETUP_STAMP := $(VENV)/.smp-setup
 
-.PHONY: setup data ingest embeddings features train-lightgbm train-xgboost train-catboost train-fusion evaluate score test lint check-stack clean-lake help
+.PHONY: setup data ingest embeddings features train-lightgbm train-xgboost train-catboost train-fusion evaluate score train-all demo test lint check-stack clean-lake help
 
 help:
-	@echo "make setup | data [SCALE=n] | ingest | embeddings | features | train-lightgbm | train-xgboost | train-catboost | train-fusion | evaluate | test | lint"
+	@echo "make train-all [SCALE=n] | demo | setup | data [SCALE=n] | ingest | embeddings | features | train-lightgbm | train-xgboost | train-catboost | train-fusion | evaluate | test | lint"
 	@echo "   CONF=profile ARGS='--set key=value ...'"
 
 setup: $(SETUP_STAMP)
@@ -64,6 +64,13 @@ evaluate: setup
 MODEL ?= lightgbm
 score: setup
 	$(PY) jobs/score.py --model $(MODEL) $(JOB_ARGS)
+
+# the whole pipeline: data, ingest, embeddings, features, the four models, evaluation and report
+train-all: setup
+	$(PY) jobs/train_all.py $(JOB_ARGS)
+
+demo: setup
+	$(PY) jobs/train_all.py --conf conf/demo.yaml $(ARGS)
 
 test: setup
 	$(PY) -m pytest -q tests

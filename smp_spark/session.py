@@ -8,6 +8,7 @@ own Ivy resolver and cached in ``~/.ivy2``, and every ``spark.*`` setting.
 from __future__ import annotations
 
 import os
+import sys
 
 from pyspark import SparkConf
 from pyspark.sql import SparkSession
@@ -23,6 +24,9 @@ def get_spark(config: Config) -> SparkSession:
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
+    # Python workers must run this interpreter (the project's venv), not whatever python3 is first on
+    # PATH: a venv used without `activate` would otherwise give workers without pandas or horovod
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     submitted = SparkConf()  # holds spark-submit's settings when launched by spark-submit
     builder = SparkSession.builder.appName(config.spark.app_name)
     if not submitted.contains("spark.master"):
