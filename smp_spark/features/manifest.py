@@ -24,11 +24,3 @@ def manifest_frame(spark: SparkSession, specs: list[FeatureSpec], gold_columns: 
     rows = [asdict(s) for s in sorted(specs, key=lambda s: position[s.name])]
     schema = "name string, kind string, family string, source string, window string"
     return spark.createDataFrame(rows, schema)
-
-
-def feature_columns(
-    manifest: DataFrame | list[FeatureSpec], kinds: tuple[str, ...] = (NUMERIC, CATEGORICAL)
-) -> list[str]:
-    """Names of the features of the given kinds, in manifest order."""
-    specs = manifest if isinstance(manifest, list) else [FeatureSpec(**r.asDict()) for r in manifest.collect()]
-    return [s.name for s in specs if s.kind in kinds]

@@ -40,12 +40,6 @@ def _fs(spark: SparkSession, path: str):
     return hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), hpath
 
 
-def qualify(spark: SparkSession, path: str) -> str:
-    """``/data/x`` -> ``file:/data/x``: the form Spark's ``input_file_name()`` reports."""
-    fs, hpath = _fs(spark, path)
-    return str(fs.makeQualified(hpath).toString())
-
-
 def is_dir(spark: SparkSession, path: str) -> bool:
     fs, hpath = _fs(spark, path)
     return bool(fs.exists(hpath) and fs.getFileStatus(hpath).isDirectory())
