@@ -19,7 +19,7 @@ class FeatureSpec:
 
 
 def manifest_frame(spark: SparkSession, specs: list[FeatureSpec], gold_columns: list[str]) -> DataFrame:
-    """The manifest as a DataFrame, in gold-table column order, with each column's Spark type."""
+    """The manifest as a DataFrame (name, kind, family, source, window), in gold-table column order."""
     position = {name: i for i, name in enumerate(gold_columns)}
     rows = [asdict(s) for s in sorted(specs, key=lambda s: position[s.name])]
     schema = "name string, kind string, family string, source string, window string"
