@@ -20,7 +20,10 @@ def main(config, args, spark):
         print("features.text_embeddings is false: nothing to do")
         return
     posts = read_table(spark, config.table("bronze/posts"))
-    done = update_embeddings(spark, posts, config.table(EMBEDDINGS), config.features.embedding_batch_size)
+    features = config.features
+    done = update_embeddings(
+        spark, posts, config.table(EMBEDDINGS), features.embedding_batch_size, features.embedding_precision
+    )
     print(f"{done['posts']} posts; {done['texts_encoded']} distinct texts encoded now -> {config.table(EMBEDDINGS)}")
 
 

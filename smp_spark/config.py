@@ -68,7 +68,10 @@ class FeaturesConfig:
     encoding_smoothing: float = 20.0
     encoding_seed: int = 2020
     text_embeddings: bool = True  # all-MiniLM-L6-v2 sentence embeddings (a separate, cached stage)
-    embedding_batch_size: int = 256
+    embedding_batch_size: int = 32
+    # "auto": bfloat16 where the CPU has native bf16 (AVX512-BF16/AMX; 1.8x faster, cosine to float32
+    # >= 0.9999 measured), float32 elsewhere; or force "float32" / "bfloat16"
+    embedding_precision: str = "auto"
 
 
 @dataclass
@@ -102,6 +105,21 @@ class FusionConfig:
 
 
 @dataclass
+class ScrapeConfig:
+    """The Flickr group scraper (smp_spark/scrape/); the API key comes only from $FLICKR_API_KEY."""
+
+    base_url: str = "https://api.flickr.com/services/rest"
+    calls_per_hour: float = 3600.0  # Flickr allows about 3,600 calls an hour per key; retries count too
+    concurrency: int = 4  # requests in flight at once (hides latency; the rate limit still holds)
+    max_retries: int = 5  # extra attempts after a 429, a 5xx, a timeout or Flickr's "service unavailable"
+    backoff_seconds: float = 2.0  # wait before the first retry; doubles on each further retry
+    max_backoff_seconds: float = 300.0  # cap on one wait, Retry-After included
+    timeout_seconds: float = 30.0  # per request
+    batch_size: int = 500  # photos committed to Delta together: a killed run loses at most one batch
+    users: bool = False  # also scrape each owner's public contact and group counts (needs --from-bronze)
+
+
+@dataclass
 class Config:
     paths: PathsConfig = field(default_factory=PathsConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -110,6 +128,7 @@ class Config:
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     fusion: FusionConfig = field(default_factory=FusionConfig)
+    scrape: ScrapeConfig = field(default_factory=ScrapeConfig)
     source: str = ""  # which files this config came from, for logs
 
     def path(self, name: str) -> str:
@@ -260,6 +279,11 @@ def _validate(config: Config) -> None:
     f = config.features
     if f.protocol not in ("chronological", "seed"):
         raise ConfigError(f"config key 'features.protocol' must be chronological or seed, got '{f.protocol}'")
+    if f.embedding_precision not in ("auto", "float32", "bfloat16"):
+        raise ConfigError(
+            "config key 'features.embedding_precision' must be auto, float32 or bfloat16, "
+            f"got '{f.embedding_precision}'"
+        )
     if not (0 < f.train_fraction and 0 <= f.valid_fraction and f.train_fraction + f.valid_fraction < 1):
         raise ConfigError("config keys 'features.train_fraction' + 'features.valid_fraction' must leave a test split")
     if f.encoding_folds < 2:
@@ -272,3 +296,20 @@ def _validate(config: Config) -> None:
         raise ConfigError("config key 'fusion.batch_size' must be at least 2")
     if not 0 < config.fusion.lr_factor < 1:
         raise ConfigError("config key 'fusion.lr_factor' must lie in (0, 1)")
+    _validate_scrape(config.scrape)
+
+
+def _validate_scrape(s: ScrapeConfig) -> None:
+    if not s.base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"config key 'scrape.base_url' must be an http(s) URL, got '{s.base_url}'")
+    if s.calls_per_hour <= 0:
+        raise ConfigError("config key 'scrape.calls_per_hour' must be above 0")
+    for name in ("concurrency", "batch_size"):
+        if getattr(s, name) < 1:
+            raise ConfigError(f"config key 'scrape.{name}' must be at least 1")
+    if s.max_retries < 0:
+        raise ConfigError("config key 'scrape.max_retries' must be 0 or more")
+    if s.backoff_seconds < 0 or s.max_backoff_seconds < s.backoff_seconds:
+        raise ConfigError("config keys 'scrape.backoff_seconds' must be >= 0 and <= 'scrape.max_backoff_seconds'")
+    if s.timeout_seconds <= 0:
+        raise ConfigError("config key 'scrape.timeout_seconds' must be above 0")

