@@ -109,10 +109,11 @@ def evaluate_all(spark, config) -> tuple[list[dict], str]:
     import os
 
     from smp_spark.ingest.files import list_files
-    from smp_spark.lake import read_table
+    from smp_spark.lake import read_table, require_table
     from smp_spark.models.run import model_dir
     from smp_spark.report import write_report
 
+    require_table(spark, config.table(PREDICTIONS), "a training job, e.g. jobs/train_xgboost.py (make train-xgboost)")
     table = read_table(spark, config.table(PREDICTIONS))
     runs = table.select("model", "gold_version", "run_id").distinct().orderBy("model").collect()
     predictions = table.select("model", "Pid", "split", "label", "prediction")

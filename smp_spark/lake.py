@@ -6,6 +6,8 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from smp_spark.errors import InputError
+
 ROW_HASH = "_row_hash"
 
 
@@ -44,6 +46,13 @@ def sync_table(
         .whenNotMatchedBySourceDelete(condition=delete_condition)
         .execute()
     )
+
+
+def require_table(spark: SparkSession, path: str, producer: str) -> None:
+    """Fail with one clear message, naming the job that writes it, when ``path`` holds no Delta
+    table (a stage not run yet, or ``paths.lake`` pointing at the wrong folder)."""
+    if not DeltaTable.isDeltaTable(spark, path):
+        raise InputError(f"no Delta table at {path}: run {producer} first, or set paths.lake to the lake that has it")
 
 
 def read_table(spark: SparkSession, path: str, version: int | None = None) -> DataFrame:

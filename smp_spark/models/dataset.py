@@ -14,7 +14,7 @@ from smp_spark.features.build import feature_specs
 from smp_spark.features.gold import GOLD
 from smp_spark.features.manifest import CATEGORICAL, VECTOR
 from smp_spark.features.split import TRAIN, VALID
-from smp_spark.lake import read_table, table_version
+from smp_spark.lake import read_table, require_table, table_version
 
 VALID_FLAG = "is_valid"
 
@@ -37,6 +37,7 @@ def _vector_width(rows: DataFrame, column: str) -> int:
 def model_input(spark: SparkSession, config: Config, gold_version: int | None = None) -> ModelInput:
     """Read a gold version (the latest by default) and assemble its features."""
     path = config.table(GOLD)
+    require_table(spark, path, "jobs/build_features.py (make features)")
     version = table_version(spark, path) if gold_version is None else gold_version
     return assemble(read_table(spark, path, version), config, version)
 
