@@ -76,8 +76,8 @@ test: setup
 	$(PY) -m pytest -q tests
 
 lint: setup
-	$(VENV)/bin/ruff check smp_spark jobs tests benchmarks
-	$(VENV)/bin/ruff format --check smp_spark jobs tests benchmarks
+	$(VENV)/bin/ruff check smp_spark jobs tests benchmarks notebooks
+	$(VENV)/bin/ruff format --check smp_spark jobs tests benchmarks notebooks
 
 clean-lake:
 	rm -rf lake
