@@ -11,19 +11,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without install
 
 from smp_spark.cli import run_job  # noqa: E402
-from smp_spark.features.embeddings import EMBEDDINGS, update_embeddings  # noqa: E402
-from smp_spark.lake import read_table  # noqa: E402
+from smp_spark.features.embeddings import EMBEDDINGS, embed_bronze_posts  # noqa: E402
 
 
 def main(config, args, spark):
     if not config.features.text_embeddings:
         print("features.text_embeddings is false: nothing to do")
         return
-    posts = read_table(spark, config.table("bronze/posts"))
-    features = config.features
-    done = update_embeddings(
-        spark, posts, config.table(EMBEDDINGS), features.embedding_batch_size, features.embedding_precision
-    )
+    done = embed_bronze_posts(spark, config)
     print(f"{done['posts']} posts; {done['texts_encoded']} distinct texts encoded now -> {config.table(EMBEDDINGS)}")
 
 

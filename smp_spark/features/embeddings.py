@@ -17,8 +17,9 @@ from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from smp_spark.config import Config
 from smp_spark.features.manifest import VECTOR, FeatureSpec
-from smp_spark.lake import sync_table
+from smp_spark.lake import read_table, sync_table
 
 EMBEDDINGS = "gold/text_embeddings"
 DIMENSIONS = 384
@@ -116,3 +117,13 @@ def update_embeddings(
         current = kept.unionByName(missing.join(vectors, "text_hash").select("Pid", "text_hash", "embedding"))
         sync_table(spark, current.localCheckpoint(), table, ["Pid"])
     return {"posts": wanted.count(), "texts_encoded": todo}
+
+
+def embed_bronze_posts(spark: SparkSession, config: Config) -> dict[str, int]:
+    """The embedding stage: bring ``gold/text_embeddings`` up to date with ``bronze/posts``
+    (see :func:`update_embeddings`), with the batch size and precision of ``config.features``."""
+    features = config.features
+    posts = read_table(spark, config.table("bronze/posts"))
+    return update_embeddings(
+        spark, posts, config.table(EMBEDDINGS), features.embedding_batch_size, features.embedding_precision
+    )
