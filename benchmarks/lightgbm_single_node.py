@@ -40,8 +40,10 @@ def main() -> None:
     parser.add_argument("--conf", default=None)
     args = parser.parse_args()
     t = load_config(args.conf).train
-    frame = DeltaTable(os.path.join(args.lake, "gold", "features")).to_pandas()
-    specs = [s for s in feature_specs() if s.name in frame.columns]
+    table = DeltaTable(os.path.join(args.lake, "gold", "features"))
+    present = {field.name for field in table.schema().fields}
+    specs = [s for s in feature_specs() if s.name in present]  # the trees' inputs: no embeddings
+    frame = table.to_pandas(columns=[s.name for s in specs] + ["split", "label"])
     scalars = [s.name for s in specs if s.kind != VECTOR]
     vectors = [s.name for s in specs if s.kind == VECTOR]
     started = time.time()
