@@ -11,8 +11,10 @@ SCALE  ?=
 ARGS   ?=
 JOB_ARGS := $(if $(CONF),--conf $(CONF)) $(if $(SCALE),--set data.scale=$(SCALE)) $(ARGS)
 SETUP_STAMP := $(VENV)/.smp-setup
+# a profile with "cluster" in its name runs the Spark jobs through spark-submit (scripts/submit.sh)
+RUN    ?= $(if $(findstring cluster,$(CONF)),SMP_PYTHON=$(PY) scripts/submit.sh,$(PY))
 
-.PHONY: setup data ingest embeddings features train-lightgbm train-xgboost train-catboost train-fusion evaluate score train-all demo test lint check-stack clean-lake help
+.PHONY: setup data ingest embeddings features train-lightgbm train-xgboost train-catboost train-fusion evaluate score train-all demo test lint check-stack clean-lake help cluster-up cluster-down cluster-status
 
 help:
 	@echo "make train-all [SCALE=n] | demo | setup | data [SCALE=n] | ingest | embeddings | features | train-lightgbm | train-xgboost | train-catboost | train-fusion | evaluate | test | lint"
@@ -38,32 +40,32 @@ data: setup
 	$(PY) jobs/generate_data.py $(JOB_ARGS)
 
 ingest: setup
-	$(PY) jobs/ingest.py $(JOB_ARGS)
+	$(RUN) jobs/ingest.py $(JOB_ARGS)
 
 embeddings: setup
-	$(PY) jobs/embed_text.py $(JOB_ARGS)
+	$(RUN) jobs/embed_text.py $(JOB_ARGS)
 
 features: embeddings
-	$(PY) jobs/build_features.py $(JOB_ARGS)
+	$(RUN) jobs/build_features.py $(JOB_ARGS)
 
 train-lightgbm: setup
-	$(PY) jobs/train_lightgbm.py $(JOB_ARGS)
+	$(RUN) jobs/train_lightgbm.py $(JOB_ARGS)
 
 train-xgboost: setup
-	$(PY) jobs/train_xgboost.py $(JOB_ARGS)
+	$(RUN) jobs/train_xgboost.py $(JOB_ARGS)
 
 train-fusion: setup
-	$(PY) jobs/train_fusion.py $(JOB_ARGS)
+	$(RUN) jobs/train_fusion.py $(JOB_ARGS)
 
 train-catboost: setup
-	$(PY) jobs/train_catboost.py $(JOB_ARGS)
+	$(RUN) jobs/train_catboost.py $(JOB_ARGS)
 
 evaluate: setup
-	$(PY) jobs/evaluate.py $(JOB_ARGS)
+	$(RUN) jobs/evaluate.py $(JOB_ARGS)
 
 MODEL ?= lightgbm
 score: setup
-	$(PY) jobs/score.py --model $(MODEL) $(JOB_ARGS)
+	$(RUN) jobs/score.py --model $(MODEL) $(JOB_ARGS)
 
 # the whole pipeline: data, ingest, embeddings, features, the four models, evaluation and report
 train-all: setup
@@ -78,6 +80,16 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check smp_spark jobs tests benchmarks notebooks
 	$(VENV)/bin/ruff format --check smp_spark jobs tests benchmarks notebooks
+
+# a Spark standalone master and two 1-core workers on 127.0.0.1 (README "Running on a Spark cluster")
+cluster-up: setup
+	bash scripts/cluster.sh up
+
+cluster-down:
+	bash scripts/cluster.sh down
+
+cluster-status:
+	bash scripts/cluster.sh status
 
 clean-lake:
 	rm -rf lake

@@ -69,6 +69,9 @@ def train_lightgbm(spark: SparkSession, config: Config, data: ModelInput, out_di
         verbosity=-1,
         passThroughArgs="force_col_wise=true",
     )
+    max_cat_threshold = _distributed_max_cat_threshold(spark, data)
+    if max_cat_threshold is not None:
+        params["maxCatThreshold"] = max_cat_threshold
     estimator = LightGBMRegressor(featuresCol="features", labelCol="label", validationIndicatorCol=VALID_FLAG, **params)
     model = estimator.fit(fit_rows(data).repartition(tasks))
     native = os.path.join(out_dir, "lightgbm_model.txt")
@@ -85,6 +88,27 @@ def train_lightgbm(spark: SparkSession, config: Config, data: ModelInput, out_di
         best_iteration=int(model.getBoosterBestIteration()),
         spark_model=model,
     )
+
+
+def _distributed_max_cat_threshold(spark: SparkSession, data: ModelInput) -> int | None:
+    """A ``max_cat_threshold`` that keeps LightGBM alive when it trains across executors, or None
+    on one executor (local mode: one LightGBM machine, LightGBM's default 32).
+
+    The machines exchange their best splits in buffers that lightgbmlib 3.3.510 (SynapseML 1.1.3)
+    sizes 16 bytes short (fixed upstream in LightGBM #6738; SynapseML #2697): a categorical split
+    over more than ``max_cat_threshold - 4`` categories overflows and the executor dies with
+    SIGSEGV in ``SerialTreeLearner::SplitInner``. A split takes at most (bins + 1) / 2 categories,
+    bins = codes + the NaN bin, so a threshold 4 above that can never be reached.
+    """
+    from pyspark.ml.functions import vector_to_array
+
+    if spark.sparkContext.master.startswith("local") or not data.categorical_slots:
+        return None
+    values = vector_to_array("features")
+    codes = [F.when(~F.isnan(values[i]), values[i]) for i in data.categorical_slots]
+    top = fit_rows(data).select(F.greatest(*codes, F.lit(0.0)).alias("code")).agg(F.max("code")).first()[0]
+    bins = int(top or 0) + 2
+    return max(32, (bins + 1) // 2 + 4)
 
 
 def train_xgboost(spark: SparkSession, config: Config, data: ModelInput, out_dir: str) -> TrainedModel:
