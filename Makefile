@@ -14,10 +14,10 @@ SETUP_STAMP := $(VENV)/.smp-setup
 # a profile with "cluster" in its name runs the Spark jobs through spark-submit (scripts/submit.sh)
 RUN    ?= $(if $(findstring cluster,$(CONF)),SMP_PYTHON=$(PY) scripts/submit.sh,$(PY))
 
-.PHONY: setup data ingest embeddings features train-lightgbm train-xgboost train-catboost train-fusion evaluate score train-all demo test lint check-stack clean-lake help cluster-up cluster-down cluster-status
+.PHONY: setup data scrape ingest embeddings features train-lightgbm train-xgboost train-catboost train-fusion evaluate score train-all demo test lint check-stack clean-lake help cluster-up cluster-down cluster-status
 
 help:
-	@echo "make train-all [SCALE=n] | demo | setup | data [SCALE=n] | ingest | embeddings | features | train-lightgbm | train-xgboost | train-catboost | train-fusion | evaluate | test | lint"
+	@echo "make train-all [SCALE=n] | demo | setup | data [SCALE=n] | scrape | ingest | embeddings | features | train-lightgbm | train-xgboost | train-catboost | train-fusion | evaluate | test | lint"
 	@echo "   CONF=profile ARGS='--set key=value ...'"
 
 setup: $(SETUP_STAMP)
@@ -41,6 +41,10 @@ data: setup
 
 ingest: setup
 	$(RUN) jobs/ingest.py $(JOB_ARGS)
+
+# Flickr group data for real SMPD photos: FLICKR_API_KEY=... make scrape ARGS="--set paths.raw=... --out DIR"
+scrape: setup
+	$(PY) jobs/scrape_groups.py $(JOB_ARGS)
 
 embeddings: setup
 	$(RUN) jobs/embed_text.py $(JOB_ARGS)

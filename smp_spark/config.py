@@ -116,7 +116,7 @@ class ScrapeConfig:
     max_backoff_seconds: float = 300.0  # cap on one wait, Retry-After included
     timeout_seconds: float = 30.0  # per request
     batch_size: int = 500  # photos committed to Delta together: a killed run loses at most one batch
-    users: bool = False  # also scrape each owner's public contact and group counts (needs --from-bronze)
+    users: bool = False  # also scrape each owner's public contact and group counts (keyed by the posts' Uids)
 
 
 @dataclass
