@@ -1,9 +1,10 @@
 """Single-node LightGBM on the same gold table, to measure SynapseML's distributed run against.
 
-Reads the gold Delta table with delta-rs into numpy (the same slots as ``model_input``: scalars,
-then the TF-IDF/PCA vectors), trains ``lightgbm.train`` with the same settings (L2, learning rate,
-leaves, depth, early stopping on the valid split by MAE, categorical features declared) on all
-cores, and prints time and valid/test MAE and SRC as one JSON line.
+Exports the tree inputs of the gold Delta table (latest version; the same slots as ``model_input``:
+scalars, then the TF-IDF/PCA vectors) to Parquet with a local Spark session (delta-rs cannot open a
+table with Spark ML vector columns), loads them into numpy, trains ``lightgbm.train`` with the same
+settings (L2, learning rate, leaves, depth, early stopping on the valid split by MAE, categorical
+features declared) on all cores, and prints load/train time and valid/test MAE and SRC as JSON.
 
     .venv/bin/python benchmarks/measure.py --label "lightgbm single node 680K" -- \\
         .venv/bin/python benchmarks/lightgbm_single_node.py --lake lake
@@ -14,12 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import tempfile
 import time
 
 import lightgbm as lgb
 import numpy as np
+import pandas as pd
 import scipy.stats
-from deltalake import DeltaTable
 
 from smp_spark.config import load_config
 from smp_spark.features.build import feature_specs
@@ -28,10 +30,25 @@ from smp_spark.features.manifest import CATEGORICAL, VECTOR
 
 def matrix(frame, scalars: list[str], vectors: list[str]) -> np.ndarray:
     parts = [frame[scalars].to_numpy(dtype=float)]
-    parts += [
-        np.stack(frame[v].map(lambda x: np.asarray(x["values"] if isinstance(x, dict) else x, float))) for v in vectors
-    ]
+    parts += [np.stack(frame[v].map(lambda x: np.asarray(x, float))) for v in vectors]
     return np.hstack(parts)
+
+
+def export_tree_inputs(table: str, conf: str | None) -> tuple[pd.DataFrame, list]:
+    """The trees' columns of the gold table (no embeddings), vectors as arrays, as pandas."""
+    from pyspark.ml.functions import vector_to_array
+    from pyspark.sql import functions as F
+
+    from smp_spark.session import get_spark
+
+    spark = get_spark(load_config(conf))
+    gold = spark.read.format("delta").load(table)
+    specs = [s for s in feature_specs() if s.name in gold.columns]
+    columns = [vector_to_array(F.col(s.name)).alias(s.name) if s.kind == VECTOR else F.col(s.name) for s in specs]
+    with tempfile.TemporaryDirectory() as scratch:
+        gold.select(*columns, "split", "label").write.parquet(os.path.join(scratch, "inputs"))
+        spark.stop()
+        return pd.read_parquet(os.path.join(scratch, "inputs")), specs
 
 
 def main() -> None:
@@ -40,10 +57,7 @@ def main() -> None:
     parser.add_argument("--conf", default=None)
     args = parser.parse_args()
     t = load_config(args.conf).train
-    table = DeltaTable(os.path.join(args.lake, "gold", "features"))
-    present = {field.name for field in table.schema().fields}
-    specs = [s for s in feature_specs() if s.name in present]  # the trees' inputs: no embeddings
-    frame = table.to_pandas(columns=[s.name for s in specs] + ["split", "label"])
+    frame, specs = export_tree_inputs(os.path.join(args.lake, "gold", "features"), args.conf)
     scalars = [s.name for s in specs if s.kind != VECTOR]
     vectors = [s.name for s in specs if s.kind == VECTOR]
     started = time.time()
