@@ -125,6 +125,9 @@ def check_alignment(release: Release, counts: dict[str, int]) -> None:
     """Row-order alignment needs equal record counts in every file; fail clearly otherwise."""
     anchor = release.files["category"]
     for source, n in counts.items():
+        if n == 0:  # e.g. only whitespace, or "[]": say so rather than blame the other files
+            raise InputError(f"{release.files[source].path} holds no records: re-export or re-download that file")
+    for source, n in counts.items():
         if n != counts["category"]:
             fix = (
                 "it must hold exactly one label per post, in the order of the JSON lists"

@@ -17,6 +17,7 @@ from smp_spark.ingest.records import RECORD_INDEX, SOURCE_FILE
 ERRORS = "_errors"
 ERROR_TYPE = "array<struct<field:string,reason:string,value:string>>"
 QUARANTINE_COLUMNS = ["release", "source_file", "record_index", "field", "reason", "value"]
+MAX_EXACT_INT = 2**53 - 1  # integer fields are parsed through a double: beyond this, digits change
 
 
 @dataclass(frozen=True)
@@ -51,15 +52,17 @@ def _typed(raw: Column, field: Field) -> tuple[Column, list[tuple[Column, Column
         return values, [(bad, "not a comma-separated list of numbers")]
     number = text.cast("double")
     problems: list[tuple[Column, Column | str]] = [(number.isNull(), "not a number")]
+    low = field.low if field.low is not None else float("-inf")
+    high = field.high if field.high is not None else float("inf")
     if field.kind == "int":
-        problems.append((number != F.floor(number), "not a whole number"))
+        # % 1, not floor(): floor() returns a long and saturates above 2^63
+        problems.append((number % 1 != 0, "not a whole number"))
+        low, high = max(low, -MAX_EXACT_INT), min(high, MAX_EXACT_INT)
         typed = number.cast("long")
     else:
         problems.append((F.isnan(number) | (F.abs(number) == float("inf")), "not a finite number"))
         typed = number
-    if field.low is not None or field.high is not None:
-        low = field.low if field.low is not None else float("-inf")
-        high = field.high if field.high is not None else float("inf")
+    if (low, high) != (float("-inf"), float("inf")):
         problems.append((~number.between(low, high), f"out of range [{_fmt(low)}, {_fmt(high)}]"))
     return typed, problems
 
