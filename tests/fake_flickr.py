@@ -39,6 +39,9 @@ class FakeFlickr:
         self.faults: dict[tuple[str, str], list[str]] = defaultdict(list)  # consumed one per call
         self.broken: set[str] = set()  # items whose every call answers HTTP 500
         self.key_revoked_after: int | None = None  # after this many calls every answer is code 100
+        self.hold_after: int | None = None  # after this many calls requests hang (a client to kill mid-call)
+        self.holding = threading.Event()  # set once a request hangs
+        self._release = threading.Event()
         self.calls: Counter = Counter()  # (method, item) -> requests
         self.total = 0
         self.bad_format = 0  # requests without format=json&nojsoncallback=1
@@ -56,6 +59,7 @@ class FakeFlickr:
         return self
 
     def __exit__(self, *exc) -> None:
+        self._release.set()
         self._server.shutdown()
         self._server.server_close()
 
@@ -72,8 +76,12 @@ class FakeFlickr:
             if query.get("format") != "json" or query.get("nojsoncallback") != "1":
                 self.bad_format += 1
             revoked = self.key_revoked_after is not None and self.total > self.key_revoked_after
+            hold = self.hold_after is not None and self.total > self.hold_after
             scripted = self.faults[(method, item)]
             fault = scripted.pop(0) if scripted else ("500" if item in self.broken else "")
+        if hold:
+            self.holding.set()
+            self._release.wait()
         if query.get("api_key") != self.api_key or revoked:
             return 200, INVALID_KEY, ""
         if fault in ("429", "500"):

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import os
 import re
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -22,6 +26,7 @@ from smp_spark.scrape.inputs import Photo, photos_from_bronze, photos_from_file,
 from smp_spark.scrape.run import ScrapeSummary, scrape
 from tests.fake_flickr import FakeFlickr
 
+PROJECT = Path(__file__).resolve().parents[1]
 KEY = "k3y-9f8e7d6c5b4a-SECRET"
 CONTEXTS = "flickr.photos.getAllContexts"
 GROUP_INFO = "flickr.groups.getInfo"
@@ -166,7 +171,7 @@ def test_scrape_config_is_validated():
 
 
 def load_job():
-    path = Path(__file__).resolve().parents[1] / "jobs" / "scrape_groups.py"
+    path = PROJECT / "jobs" / "scrape_groups.py"
     spec = importlib.util.spec_from_file_location("scrape_groups_job", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -346,6 +351,63 @@ def test_interrupted_runs_resume_without_duplicates_or_gaps(spark, tmp_path):
         assert [contexts[p.imgid] for p in photos[6:9]] == [2, 2, 1]
         info = fake.calls_to(GROUP_INFO)
         assert info["g0"] == info["g1"] == info["g2"] == 1
+
+
+def test_a_scrape_killed_mid_batch_resumes_without_duplicates_or_gaps(spark, tmp_path, monkeypatch, capsys):
+    from smp_spark.cli import run_job
+
+    photos = [Photo(str(3000 + i), f"{i % 2}@N01") for i in range(12)]
+    urls = tmp_path / "train_img_filepath.txt"
+    urls.write_text("".join(f"https://www.flickr.com/photos/{p.owner}/{p.imgid}\n" for p in photos))
+    with FakeFlickr(KEY) as fake:
+        for i, p in enumerate(photos):
+            fake.photos[p.imgid] = [f"g{i % 4}", f"g{(i + 1) % 4}"] if i % 3 else []
+        for g in range(4):
+            fake.groups[f"g{g}"] = (f"group {g}", 10 + g, 100 + g)
+        cfg = scrape_config(tmp_path, fake)
+        argv = ["--conf", "test", "--input", str(urls), "--no-progress"]
+        argv += [f"--set=paths.lake={cfg.path('lake')}", f"--set=paths.scraped={tmp_path / 'export'}"]
+        argv += [f"--set=scrape.base_url={fake.base_url}", "--set=scrape.calls_per_hour=3600000"]
+        argv += ["--set=scrape.batch_size=3", "--set=scrape.concurrency=1"]
+
+        # batch 1 takes 3 photo + 3 group calls, batch 2 3 + 1 (g0): call 11 is batch 3's first, and hangs
+        fake.hold_after = 10
+        env = {**os.environ, "SMP_CONF": "test", "PYTHONPATH": str(PROJECT), "FLICKR_API_KEY": KEY}
+        with open(tmp_path / "killed.log", "w") as log:
+            job = subprocess.Popen(
+                [sys.executable, str(PROJECT / "jobs" / "scrape_groups.py"), *argv],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,  # its own process group: the JVM dies with it
+            )
+            try:
+                assert fake.holding.wait(600), (tmp_path / "killed.log").read_text()[-3000:]
+            finally:
+                os.killpg(job.pid, signal.SIGKILL)
+                job.wait()
+        assert job.returncode == -signal.SIGKILL
+        assert KEY not in (tmp_path / "killed.log").read_text()
+        committed = {r.imgid for r in store.read(spark, cfg, store.PHOTOS).collect()}
+        assert committed == {p.imgid for p in photos[:6]}
+
+        # the rerun of the real job finishes the rest
+        fake.hold_after = None
+        monkeypatch.setenv("FLICKR_API_KEY", KEY)
+        job_module = load_job()
+        run_job("scrape_groups", job_module.main, add_args=job_module.add_args, argv=argv)
+        assert "6 already done" in capsys.readouterr().out
+
+    rows = store.read(spark, cfg, store.PHOTOS).collect()
+    assert len(rows) == len({r.imgid for r in rows}) == 12  # no duplicates, no gaps
+    assert {r.imgid: r.group_ids for r in rows} == {p.imgid: fake.photos[p.imgid] for p in photos}
+    groups = store.read(spark, cfg, store.GROUPS).collect()
+    assert sorted((r.group_id, r.status, r.member_count) for r in groups) == [(f"g{g}", "ok", 10 + g) for g in range(4)]
+    contexts = fake.calls_to(CONTEXTS)
+    # committed photos are never asked again; the call that hung is asked again
+    assert [contexts[p.imgid] for p in photos] == [1] * 6 + [2] + [1] * 5
+    assert all(n == 1 for n in fake.calls_to(GROUP_INFO).values())
+    assert files_holding(tmp_path, KEY) == []
 
 
 # ------------------------------------------------------------------------------------------------

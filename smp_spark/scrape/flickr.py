@@ -32,38 +32,38 @@ def now_utc() -> datetime:
     return datetime.now(timezone.utc).replace(microsecond=0)
 
 
-@dataclass
-class PhotoResult:
-    imgid: str
-    owner: str | None
-    status: str
-    group_ids: list[str] = field(default_factory=list)
+@dataclass(kw_only=True)
+class ScrapeOutcome:
+    """What every scraped item records besides its data: HTTP attempts, error text, scrape time."""
+
     calls: int = 0
     error: str | None = None
     scraped_at: datetime = field(default_factory=now_utc)
 
 
 @dataclass
-class GroupResult:
+class PhotoResult(ScrapeOutcome):
+    imgid: str
+    owner: str | None
+    status: str
+    group_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class GroupResult(ScrapeOutcome):
     group_id: str
     status: str
     title: str | None = None
     member_count: int | None = None
     pool_count: int | None = None
-    calls: int = 0
-    error: str | None = None
-    scraped_at: datetime = field(default_factory=now_utc)
 
 
 @dataclass
-class OwnerResult:
+class OwnerResult(ScrapeOutcome):
     owner: str
     status: str
     contacts_count: int | None = None
     public_groups_count: int | None = None
-    calls: int = 0
-    error: str | None = None
-    scraped_at: datetime = field(default_factory=now_utc)
 
 
 def content(value: Any) -> Any:
