@@ -141,6 +141,9 @@ def bad_row_corpus(raw: Path, scraped: Path) -> tuple[set[int], set[tuple]]:
             else:
                 records[index][key] = value
         path.write_text(json.dumps(records))
+    for name in (L, IMG):  # an editor's blank lines after the last line are not records
+        with open(raw / name, "a") as f:
+            f.write("\n \n")
 
     # scraped rows: unknown photos and users, a negative count, a row cut off mid-field
     write_groups(

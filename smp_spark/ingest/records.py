@@ -75,10 +75,16 @@ def read_json_list(spark: SparkSession, info: FileInfo, fields: list[str]) -> Da
 
 
 def read_lines(spark: SparkSession, info: FileInfo, column: str) -> DataFrame:
-    """A text file with one value per line (labels, image paths); surrounding quotes are stripped."""
+    """A text file with one value per line (labels, image paths); surrounding quotes are stripped.
+
+    Blank lines after the last value (an editor's extra newline) are not records; a blank line
+    between values is one, with its field missing.
+    """
     raw = spark.read.text(info.path)
     value = F.regexp_replace(F.trim("value"), r'^"|"$', "")
-    return with_record_index(raw).withColumn(column, value).drop("value")
+    lines = with_record_index(raw).withColumn(column, value).drop("value")
+    last = lines.filter(F.col(column) != "").agg(F.max(RECORD_INDEX)).first()[0]
+    return lines.filter(F.col(RECORD_INDEX) <= (-1 if last is None else last))
 
 
 def read_csv(spark: SparkSession, info: FileInfo, required: list[str]) -> DataFrame:
