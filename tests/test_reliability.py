@@ -299,6 +299,16 @@ def whole_file_cases(root: Path) -> list[tuple[str, str, list[str], list[str]]]:
         "score",
         ("--model=xgboost", "--input={raw}"),
     )
+
+    def number_in_list(raw, _):
+        records = json.loads((raw / T).read_text())
+        (raw / T).write_text(json.dumps([*records[:2], 7, *records[2:]]))
+
+    case(
+        "element_not_a_record",
+        number_in_list,
+        [f"{{raw}}/{T} is not a complete JSON list", "or an element that is not a"],
+    )
     case("truncated_json", cut_text, [f"{{raw}}/{T} is not a complete JSON list of records", fix])  # last: see DRIVER
     return cases
 

@@ -55,7 +55,8 @@ def read_json_list(spark: SparkSession, info: FileInfo, fields: list[str]) -> Da
     """A file holding one JSON list of records, every field read as a string.
 
     Numbers, strings and nulls are all accepted (numbers arrive as their JSON text). A file that
-    is not a complete JSON list (truncated, malformed) is a whole-file error.
+    is not a complete JSON list of objects (truncated, malformed, or with an element that is not a
+    record: Spark's reader cannot tell which element) is a whole-file error.
     """
     schema = T.StructType([T.StructField(f, T.StringType()) for f in fields] + [T.StructField(CORRUPT, T.StringType())])
     raw = (
@@ -68,8 +69,8 @@ def read_json_list(spark: SparkSession, info: FileInfo, fields: list[str]) -> Da
     df = with_record_index(raw)
     if df.filter(F.col(CORRUPT).isNotNull()).limit(1).count():
         raise InputError(
-            f"{info.path} is not a complete JSON list of records (truncated or malformed JSON): "
-            "re-export or re-download that file"
+            f"{info.path} is not a complete JSON list of records (truncated or malformed JSON, "
+            "or an element that is not a {...} record): re-export or re-download that file"
         )
     return df.drop(CORRUPT)
 
