@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +23,7 @@ from smp_spark.features.gold import GOLD
 from smp_spark.lake import read_table, table_version
 from smp_spark.models.dataset import assemble, model_input
 from smp_spark.models.fusion import (
+    CHECKPOINT_FILE,
     FusionNet,
     category_vocabularies,
     epoch_batches,
@@ -111,3 +119,53 @@ def test_an_empty_epoch_is_read_again_once_then_fails():
     assert len(passes) == 2
     with pytest.raises(RuntimeError, match="no rows for the training epoch twice"):
         list(epoch_batches(loader([[], []]), 5, "training"))
+
+
+def test_a_training_killed_after_an_epoch_goes_on_from_its_checkpoint(spark, gold_lake, tmp_path):
+    # a copy of the lake: the killed job and its rerun write their own predictions and models
+    shutil.copytree(gold_lake.path("lake"), tmp_path / "lake", ignore=shutil.ignore_patterns("petastorm_cache"))
+    settings = {
+        "paths.lake": tmp_path / "lake",
+        "paths.models": tmp_path / "models",
+        "train.tracking_uri": f"file:{tmp_path / 'mlruns'}",
+        "fusion.epochs": 8,
+        "fusion.early_stopping_patience": 8,  # all 8 epochs run: the kill lands before the end
+    }
+    project = Path(__file__).resolve().parents[1]
+    log = tmp_path / "killed.log"
+    with open(log, "w") as out:
+        job = subprocess.Popen(
+            [
+                sys.executable,
+                str(project / "jobs" / "train_fusion.py"),
+                *[f"--set={k}={v}" for k, v in settings.items()],
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "SMP_CONF": "test", "PYTHONPATH": str(project)},
+            start_new_session=True,  # its own process group: the JVM and the Horovod ranks die with it
+        )
+        try:
+            deadline = time.time() + 600
+            while "fusion epoch 1:" not in log.read_text():  # printed after the checkpoint is written
+                assert job.poll() is None, log.read_text()[-3000:]
+                assert time.time() < deadline, "the fusion job never finished an epoch"
+                time.sleep(0.1)
+        finally:
+            os.killpg(job.pid, signal.SIGKILL)
+            job.wait()
+    checkpoint = next((tmp_path / "models").rglob(CHECKPOINT_FILE))
+    saved = torch.load(checkpoint, weights_only=False)
+    assert 1 <= saved["epoch"] < 8 and [h["epoch"] for h in saved["history"]] == list(range(1, saved["epoch"] + 1))
+
+    config = replace(
+        gold_lake,
+        paths=replace(gold_lake.paths, lake=str(tmp_path / "lake"), models=str(tmp_path / "models")),
+        train=replace(gold_lake.train, tracking_uri=settings["train.tracking_uri"]),
+        fusion=replace(gold_lake.fusion, epochs=8, early_stopping_patience=8),
+    )
+    trained, _ = train_and_record(spark, config, "fusion")
+    history = trained.extra["history"]
+    assert [h["epoch"] for h in history] == list(range(1, 9))  # every epoch once
+    assert history[: saved["epoch"]] == saved["history"]  # the finished epochs were not trained again
+    assert not checkpoint.exists()  # a finished training leaves no checkpoint behind

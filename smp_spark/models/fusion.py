@@ -55,6 +55,7 @@ from smp_spark.models.dataset import ModelInput
 from smp_spark.models.trees import TrainedModel, workers
 
 MODEL_FILE = "fusion_model.pt"  # the best epoch's state_dict
+CHECKPOINT_FILE = "fusion_checkpoint.pt"  # the whole training state after the last finished epoch
 LAYOUT_FILE = "fusion_layout.json"  # how to rebuild the net and split its input
 CACHE = "petastorm_cache"  # under the lake
 CACHE_CONF = "petastorm.spark.converter.parentCacheDirUrl"
@@ -248,11 +249,35 @@ def parameter_digest(model: nn.Module) -> str:
     return digest.hexdigest()
 
 
+def training_fingerprint(layout: FusionLayout, fusion: FusionConfig, gold_version: int, processes: int) -> str:
+    """What a checkpoint must match to be resumed: the net's layout, the gold version, the process
+    count (it shapes the per-rank batch) and every fusion setting but the epoch limit."""
+    settings = {k: v for k, v in asdict(fusion).items() if k != "epochs"}
+    what = dict(layout=asdict(layout), fusion=settings, gold_version=gold_version, processes=processes)
+    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _save_atomically(state: dict, path: str) -> None:
+    torch.save(state, f"{path}.tmp")
+    os.replace(f"{path}.tmp", path)  # a reader (or a killed writer) never sees half a file
+
+
 def _train_worker(
-    train, valid, layout: FusionLayout, fusion: FusionConfig, out_dir: str, steps: int, threads: int
+    train,
+    valid,
+    layout: FusionLayout,
+    fusion: FusionConfig,
+    out_dir: str,
+    steps: int,
+    threads: int,
+    fingerprint: str,
 ) -> dict:
     """One Horovod rank (runs inside a Spark task): train on this rank's shards, evaluate on the
     whole valid split every epoch, and on rank 0 print progress and keep the best state_dict.
+
+    After every epoch rank 0 writes the whole training state to ``fusion_checkpoint.pt``; a run
+    that finds one with the same :func:`training_fingerprint` (a killed run) goes on after its epoch.
+    The checkpoint is removed when training ends.
 
     Returns the rank, the parameter digests after the first step and at the end, and (rank 0) the
     per-epoch history."""
@@ -272,11 +297,22 @@ def _train_worker(
     optimizer = hvd.DistributedOptimizer(
         torch.optim.Adam(model.parameters(), lr=fusion.learning_rate), named_parameters=model.named_parameters()
     )
-    hvd.broadcast_parameters(model.state_dict(), root_rank=0)
-    hvd.broadcast_optimizer_state(optimizer, root_rank=0)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="min", factor=fusion.lr_factor, patience=fusion.lr_patience
     )
+    history, first_digest, best_mae, best_epoch, done = [], None, math.inf, 0, 0
+    checkpoint = os.path.join(out_dir, CHECKPOINT_FILE)
+    if os.path.exists(checkpoint):
+        state = torch.load(checkpoint, weights_only=False)
+        if state["fingerprint"] == fingerprint:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            history, best_mae, best_epoch, done = (state[k] for k in ("history", "best_mae", "best_epoch", "epoch"))
+            if rank == 0:
+                print(f"fusion: resuming after epoch {done} from {checkpoint}", flush=True)
+    hvd.broadcast_parameters(model.state_dict(), root_rank=0)
+    hvd.broadcast_optimizer_state(optimizer, root_rank=0)
     batch_size = max(2, fusion.batch_size // size)  # the global batch is the same for any process count
 
     def loader(converter, epochs, **kwargs):
@@ -289,8 +325,7 @@ def _train_worker(
             **kwargs,
         )
 
-    history, first_digest, best_mae, best_epoch = [], None, math.inf, 0
-    for epoch in range(1, fusion.epochs + 1):
+    for epoch in range(done + 1, fusion.epochs + 1):
         started = time.time()
         learning_rate = optimizer.param_groups[0]["lr"]
         model.train()
@@ -329,8 +364,7 @@ def _train_worker(
         if valid_mae < best_mae:
             best_mae, best_epoch = valid_mae, epoch
             if rank == 0:
-                torch.save(model.state_dict(), os.path.join(out_dir, f"{MODEL_FILE}.tmp"))
-                os.replace(os.path.join(out_dir, f"{MODEL_FILE}.tmp"), os.path.join(out_dir, MODEL_FILE))
+                _save_atomically(model.state_dict(), os.path.join(out_dir, MODEL_FILE))
         seconds = time.time() - started
         if rank == 0:
             valid_src = float(scipy.stats.spearmanr(labels, predictions).statistic)
@@ -344,6 +378,9 @@ def _train_worker(
                     seconds=seconds,
                 )
             )
+            state = dict(model=model.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict())
+            state.update(history=history, best_mae=best_mae, best_epoch=best_epoch, epoch=epoch)
+            _save_atomically({**state, "fingerprint": fingerprint}, checkpoint)
             print(
                 f"fusion epoch {epoch}: train loss {train_loss:.4f}, valid MAE {valid_mae:.4f}, "
                 f"valid SRC {valid_src:.4f}, lr {learning_rate:.2g} ({seconds:.1f}s, {size} processes)",
@@ -351,6 +388,8 @@ def _train_worker(
             )
         if epoch - best_epoch >= fusion.early_stopping_patience:
             break
+    if rank == 0 and os.path.exists(checkpoint):
+        os.remove(checkpoint)
     return dict(
         rank=rank,
         size=size,
@@ -375,13 +414,14 @@ def train_fusion(spark: SparkSession, config: Config, data: ModelInput, out_dir:
     layout = fit_layout(data, category_vocabularies(spark, config, data.gold_version), fusion.missing_indicators)
     os.makedirs(out_dir, exist_ok=True)
     layout.save(os.path.join(out_dir, LAYOUT_FILE))
+    fingerprint = training_fingerprint(layout, fusion, data.gold_version, processes)
     train, valid = _converters(spark, config, data, processes)
     try:
         steps = math.ceil(train.dataset_size / fusion.batch_size)
         threads = int(spark.conf.get("spark.task.cpus", "1"))
         ranks = horovod.spark.run(
             _train_worker,
-            args=(train, valid, layout, fusion, out_dir, steps, threads),
+            args=(train, valid, layout, fusion, out_dir, steps, threads, fingerprint),
             num_proc=processes,
             use_gloo=True,
         )
