@@ -14,7 +14,7 @@ SETUP_STAMP := $(VENV)/.smp-setup
 # a profile with "cluster" in its name runs the Spark jobs through spark-submit (scripts/submit.sh)
 RUN    ?= $(if $(findstring cluster,$(CONF)),SMP_PYTHON=$(PY) scripts/submit.sh,$(PY))
 
-.PHONY: setup data scrape ingest embeddings features train-lightgbm train-xgboost train-catboost train-fusion evaluate score train-all demo test lint check-stack clean-lake help cluster-up cluster-down cluster-status
+.PHONY: setup data scrape ingest embeddings features ablation train-lightgbm train-xgboost train-catboost train-fusion evaluate score train-all demo test lint check-stack clean-lake help cluster-up cluster-down cluster-status
 
 help:
 	@echo "make train-all [SCALE=n] | demo | setup | data [SCALE=n] | scrape | ingest | embeddings | features | train-lightgbm | train-xgboost | train-catboost | train-fusion | evaluate | test | lint"
@@ -46,8 +46,10 @@ ingest: setup
 scrape: setup
 	$(PY) jobs/scrape_groups.py $(JOB_ARGS)
 
+# both cached embedding stages: text (all-MiniLM-L6-v2) and images (EfficientNet-Lite0)
 embeddings: setup
 	$(RUN) jobs/embed_text.py $(JOB_ARGS)
+	$(RUN) jobs/embed_images.py $(JOB_ARGS)
 
 features: embeddings
 	$(RUN) jobs/build_features.py $(JOB_ARGS)
@@ -66,6 +68,10 @@ train-catboost: setup
 
 evaluate: setup
 	$(RUN) jobs/evaluate.py $(JOB_ARGS)
+
+# LightGBM and the fusion net on tabular / + text / + image / all inputs: gold/ablation, in the report
+ablation: setup
+	$(RUN) jobs/ablation.py $(JOB_ARGS)
 
 MODEL ?= lightgbm
 score: setup

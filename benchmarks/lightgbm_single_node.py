@@ -24,8 +24,8 @@ import pandas as pd
 import scipy.stats
 
 from smp_spark.config import load_config
-from smp_spark.features.build import feature_specs
 from smp_spark.features.manifest import CATEGORICAL, VECTOR
+from smp_spark.models.dataset import model_specs
 
 
 def matrix(frame, scalars: list[str], vectors: list[str]) -> np.ndarray:
@@ -43,7 +43,7 @@ def export_tree_inputs(table: str, conf: str | None) -> tuple[pd.DataFrame, list
 
     spark = get_spark(load_config(conf))
     gold = spark.read.format("delta").load(table)
-    specs = [s for s in feature_specs() if s.name in gold.columns]
+    specs = model_specs(gold.columns, load_config(conf))
     columns = [vector_to_array(F.col(s.name)).alias(s.name) if s.kind == VECTOR else F.col(s.name) for s in specs]
     with tempfile.TemporaryDirectory() as scratch:
         gold.select(*columns, "split", "label").write.parquet(os.path.join(scratch, "inputs"))

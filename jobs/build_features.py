@@ -19,7 +19,7 @@ from smp_spark.ingest.pipeline import format_table  # noqa: E402
 def main(config, args, spark):
     inputs = read_bronze(spark, config)
     gold, state = build_gold(inputs, config)
-    specs = feature_specs(with_embeddings=inputs.text_embeddings is not None)
+    specs = feature_specs(config)
     version = write_gold(spark, config, gold, state, specs)
     written = spark.read.format("delta").load(config.table(GOLD))
     counts = written.groupBy("split").agg(F.count(F.lit(1)).alias("posts"), F.avg("label").alias("mean_label"))

@@ -1,4 +1,5 @@
-"""Write a synthetic SMPD training release, test release and scraped tables (see docs/data.md).
+"""Write a synthetic SMPD training release, test release and scraped tables (see docs/data.md);
+with ``data.image_style: local`` (the default) also a JPEG per post under each release folder.
 
 python jobs/generate_data.py [--conf FILE] [--set data.scale=50000 --set paths.raw=/tmp/smpd/train ...]
 """
@@ -34,6 +35,7 @@ def main(cfg, args) -> None:
         cfg.data.test_fraction,
         cfg.data.description_dims,
         progress=True,
+        image_style=cfg.data.image_style,
     )
     print(f"{'file':<58} {'rows':>10} {'MB':>9}")
     total = 0
@@ -42,6 +44,12 @@ def main(cfg, args) -> None:
             size = os.path.getsize(os.path.join(folders[part], name))
             total += size
             print(f"{part + '/' + name:<58} {rows:>10,} {size / 1e6:>9.1f}")
+    images = truth["images"]
+    for part in ("train", "test") if images["style"] == "local" else ():
+        files, size = images[part]["files"], images[part]["bytes"]
+        total += size
+        print(f"{part + '/<Uid>/<Pid>.jpg':<58} {files:>10,} {size / 1e6:>9.1f}")
+        print("  " + ", ".join(f"{k} {n:,}" for k, n in images[part]["kinds"].items()))
     print(f"{'total':<58} {'':>10} {total / 1e6:>9.1f}")
     oracle = truth["oracle"]["train"]
     print(

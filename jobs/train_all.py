@@ -25,6 +25,7 @@ STAGES = [
     ("generate data", "generate_data.py"),
     ("ingest", "ingest.py"),
     ("text embeddings", "embed_text.py"),
+    ("image embeddings", "embed_images.py"),
     ("features", "build_features.py"),
     ("SynapseML LightGBM", "train_lightgbm.py"),
     ("xgboost.spark", "train_xgboost.py"),

@@ -32,19 +32,23 @@ from pyspark.sql import functions as F
 
 from smp_spark.features.build import build_gold, feature_specs
 from smp_spark.features.embeddings import EMBEDDINGS, update_embeddings
-from smp_spark.features.gold import GOLD, MANIFEST, read_bronze, write_gold
+from smp_spark.features.gold import GOLD, read_bronze, read_manifest, write_gold
+from smp_spark.features.image_embeddings import embed_bronze_images
 from smp_spark.lake import read_table
 
 if config.features.text_embeddings:
     posts = read_table(spark, config.table("bronze/posts"))
     done = update_embeddings(spark, posts, config.table(EMBEDDINGS), config.features.embedding_batch_size)
     print(f"{done['posts']} posts; {done['texts_encoded']} texts encoded now")
+if config.features.image_embeddings:
+    done = embed_bronze_images(spark, config)
+    print(f"{done['posts']} posts with an image; {done['encoded']} images encoded now")
 
 # COMMAND ----------
 
 inputs = read_bronze(spark, config)
 gold, state = build_gold(inputs, config)
-specs = feature_specs(with_embeddings=inputs.text_embeddings is not None)
+specs = feature_specs(config)
 version = write_gold(spark, config, gold, state, specs)
 print(f"{config.table(GOLD)} version {version} ({config.features.protocol} split, {len(specs)} features)")
 
@@ -57,7 +61,7 @@ print(f"{config.table(GOLD)} version {version} ({config.features.protocol} split
 
 # COMMAND ----------
 
-manifest = read_table(spark, config.table(MANIFEST))
+manifest = read_manifest(spark, config, version)
 nb.show(manifest.groupBy("family").count().orderBy("family"))
 nb.show(manifest.drop("gold_version"), 200)
 

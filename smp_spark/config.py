@@ -11,7 +11,7 @@ import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -20,6 +20,7 @@ from smp_spark.errors import ConfigError
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONF_DIR = PROJECT_ROOT / "conf"
 DEFAULT_PROFILE = "local"
+MODALITIES = ("tabular", "text", "image")  # train.modalities: which inputs a model sees (ablations)
 
 
 @dataclass
@@ -39,6 +40,8 @@ class DataConfig:
     seed: int = 2015
     test_fraction: float = 0.05  # size of the generated test release, relative to scale
     description_dims: int = 64  # length of the user/location description vectors (real SMPD: ~400)
+    # "local": a JPEG per post under its release folder (the 2023 release); "url": Flickr URLs, no images (2019)
+    image_style: Literal["local", "url"] = "local"
 
 
 @dataclass
@@ -53,6 +56,8 @@ class SparkConfig:
 class IngestConfig:
     min_postdate: int = 946_684_800  # 2000-01-01: Flickr Postdates before this are implausible
     max_postdate: int = 1_893_456_000  # 2030-01-01
+    # an image with more pixels is quarantined unread (a decompression bomb); Flickr originals stay far below
+    max_image_pixels: int = 100_000_000
 
 
 @dataclass
@@ -72,12 +77,19 @@ class FeaturesConfig:
     # "auto": bfloat16 where the CPU has native bf16 (AVX512-BF16/AMX; 1.8x faster, cosine to float32
     # >= 0.9999 measured), float32 elsewhere; or force "float32" / "bfloat16"
     embedding_precision: str = "auto"
+    image_embeddings: bool = True  # EfficientNet-Lite0 class scores + colour stats of each image (cached stage)
+    image_resolution: int = 128  # pixels the image model runs at (its native 224 is slower; README: measured)
+    image_batch_size: int = 16  # 16 measured fastest end to end at 128 px (benchmarks/image_model_speed.py)
+    # float32: this CPU's bf16 (AVX512-BF16, no AMX) makes the convolutions slower; "auto" as for text
+    image_precision: str = "float32"
+    image_pca_components: int = 16  # PCA of the class scores, fitted on the training split, for the trees
 
 
 @dataclass
 class TrainConfig:
     seed: int = 2020
-    use_embeddings: bool = False  # feed the 384-d text embedding to the trees too (slower)
+    use_embeddings: bool = False  # feed the raw text and image embeddings to the trees too (slower)
+    modalities: list[str] = field(default_factory=lambda: list(MODALITIES))  # inputs the models see
     learning_rate: float = 0.03  # the research's settings
     num_leaves: int = 64
     max_depth: int = 8
@@ -170,6 +182,11 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"config key '{key}' must be a mapping, got {value!r}")
         return {str(k): _scalar_text(v) for k, v in value.items()}
+    if origin is Literal:
+        allowed = typing.get_args(annotation)
+        if any(value == a and type(value) is type(a) for a in allowed):
+            return value
+        raise ConfigError(f"config key '{key}' must be one of {', '.join(map(str, allowed))}, got {value!r}")
     if annotation is bool:
         if isinstance(value, bool):
             return value
@@ -279,13 +296,21 @@ def _validate(config: Config) -> None:
     f = config.features
     if f.protocol not in ("chronological", "seed"):
         raise ConfigError(f"config key 'features.protocol' must be chronological or seed, got '{f.protocol}'")
-    if f.embedding_precision not in ("auto", "float32", "bfloat16"):
-        raise ConfigError(
-            "config key 'features.embedding_precision' must be auto, float32 or bfloat16, "
-            f"got '{f.embedding_precision}'"
-        )
+    for key in ("embedding_precision", "image_precision"):
+        if getattr(f, key) not in ("auto", "float32", "bfloat16"):
+            raise ConfigError(f"config key 'features.{key}' must be auto, float32 or bfloat16, got '{getattr(f, key)}'")
     if not (0 < f.train_fraction and 0 <= f.valid_fraction and f.train_fraction + f.valid_fraction < 1):
         raise ConfigError("config keys 'features.train_fraction' + 'features.valid_fraction' must leave a test split")
+    if f.image_resolution < 32 or f.image_resolution % 32:  # the model's stride-2 padding needs it
+        raise ConfigError(f"config key 'features.image_resolution' must be a multiple of 32, got {f.image_resolution}")
+    if f.image_batch_size < 1 or f.image_pca_components < 1:
+        raise ConfigError("config keys 'features.image_batch_size' and 'features.image_pca_components' must be >= 1")
+    unknown = [m for m in config.train.modalities if m not in MODALITIES]
+    if unknown or not config.train.modalities:
+        raise ConfigError(
+            f"config key 'train.modalities' takes a non-empty list of {', '.join(MODALITIES)}, "
+            f"got {config.train.modalities}"
+        )
     if f.encoding_folds < 2:
         raise ConfigError("config key 'features.encoding_folds' must be at least 2")
     if config.ingest.min_postdate >= config.ingest.max_postdate:

@@ -146,7 +146,12 @@ def evaluate_all(spark, config) -> tuple[list[dict], str]:
         r["model"]: os.path.join(model_dir(config, r["model"], r["gold_version"]), "importances.json") for r in runs
     }
     importance_files = {m: f for m, f in importance_files.items() if os.path.exists(f)}
-    page = write_report(folder, f"smp-spark evaluation ({label})", rows, everything, errors, importance_files, notes)
+    from smp_spark.ablation import ablation_markdown
+
+    extra = ablation_markdown(spark, config, versions)
+    page = write_report(
+        folder, f"smp-spark evaluation ({label})", rows, everything, errors, importance_files, notes, extra
+    )
     with open(os.path.join(folder, "metrics.json"), "w") as f:
         json.dump(rows, f, indent=1)
     return rows, page

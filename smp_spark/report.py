@@ -117,6 +117,7 @@ def write_report(
     errors: list[dict],
     importance_files: dict[str, str],
     notes: list[str],
+    extra: list[str] = (),
 ) -> str:
     """Write ``folder/index.md`` and its plots; returns the page's path."""
     os.makedirs(folder, exist_ok=True)
@@ -145,6 +146,8 @@ def write_report(
     if importance_files:
         plot_importances(importance_files, os.path.join(folder, "importances.png"))
         sections += ["", "## Feature importance", "", "![importances](importances.png)"]
+    if extra:
+        sections += ["", *extra]
     page = os.path.join(folder, "index.md")
     with open(page, "w") as f:
         f.write("\n".join(sections) + "\n")

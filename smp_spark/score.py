@@ -14,12 +14,16 @@ from dataclasses import replace
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from smp_spark import catalog
 from smp_spark.config import Config
 from smp_spark.errors import InputError
 from smp_spark.evaluate import PREDICTIONS as TRAINING_PREDICTIONS
-from smp_spark.features.build import BronzeInputs, add_features, join_users
+from smp_spark.features.build import add_features, join_users
 from smp_spark.features.embeddings import EMBEDDINGS, update_embeddings
-from smp_spark.features.gold import GOLD, read_state
+from smp_spark.features.family import Inputs
+from smp_spark.features.gold import GOLD, read_inputs, read_state
+from smp_spark.features.image_embeddings import SPEC as IMAGE_EMBEDDING
+from smp_spark.features.image_embeddings import update_image_embeddings
 from smp_spark.ingest import build_bronze, write_bronze
 from smp_spark.lake import read_table, require_table, sync_table
 from smp_spark.models.dataset import assemble
@@ -55,29 +59,50 @@ def trained_gold_version(spark: SparkSession, config: Config, model: str) -> int
     return int(rows[0][0])
 
 
-def feature_rows(spark: SparkSession, config: Config, new: BronzeInputs, gold_version: int) -> DataFrame:
-    """Gold-shaped feature rows of the new posts, computed with the training lake's fitted state.
+def gold_config(spark: SparkSession, config: Config, gold_version: int) -> Config:
+    """``config`` with the cached stages switched as they were for that gold version (its columns
+    say which embeddings it was built with), so scoring computes exactly its features."""
+    columns = read_table(spark, config.table(GOLD), gold_version).columns
+    features = replace(
+        config.features,
+        text_embeddings="text_embedding" in columns,
+        image_embeddings=IMAGE_EMBEDDING.name in columns,
+    )
+    return replace(config, features=features)
+
+
+def feature_rows(spark: SparkSession, config: Config, batch: Config, gold_version: int) -> DataFrame:
+    """Gold-shaped feature rows of the new posts of ``batch`` (the scoring lake), computed with the
+    training lake's fitted state for ``gold_version``.
 
     The user-history window sees the training posts (with the split and labels of that gold
-    version) followed by the new posts, so a new post's history is its user's earlier posts.
+    version) followed by the new posts, so a new post's history is its user's earlier posts. The
+    new posts' texts and images go through the same cached embedding stages, into the scoring lake.
     """
+    config = gold_config(spark, config, gold_version)
+    batch = replace(batch, features=config.features)
+    f = config.features
+    new_posts = read_table(spark, batch.table(catalog.POSTS.name))
+    if f.text_embeddings:
+        update_embeddings(spark, new_posts, batch.table(EMBEDDINGS), f.embedding_batch_size, f.embedding_precision)
+    if f.image_embeddings:
+        images = read_table(spark, batch.table(catalog.IMAGES.name))
+        update_image_embeddings(spark, images, batch.table(catalog.IMAGE_EMBEDDINGS.name), batch)
+    new: Inputs = read_inputs(spark, config, lake=batch)
     gold = read_table(spark, config.table(GOLD), gold_version).select("Pid", "split", "label")
-    history = read_table(spark, config.table("bronze/posts")).drop("label", "_row_hash").join(gold, "Pid")
-    users = read_table(spark, config.table("bronze/users"))
-    users = new.users.unionByName(users.join(new.users.select("Uid"), "Uid", "left_anti"), allowMissingColumns=True)
-    new_posts = (
-        new.posts.drop("_row_hash").withColumn("split", F.lit(NEW)).withColumn("label", F.lit(None).cast("double"))
+    history = read_table(spark, config.table(catalog.POSTS.name)).drop("label", "_row_hash").join(gold, "Pid")
+    users = read_table(spark, config.table(catalog.USERS.name))
+    new_users = new[catalog.USERS.name]
+    users = new_users.unionByName(users.join(new_users.select("Uid"), "Uid", "left_anti"), allowMissingColumns=True)
+    batch_posts = (
+        new[catalog.POSTS.name]
+        .drop("_row_hash")
+        .withColumn("split", F.lit(NEW))
+        .withColumn("label", F.lit(None).cast("double"))
     )
-    rows = join_users(history.unionByName(new_posts.select(*history.columns)), users)
-    inputs = replace(new, users=users)
-    if "text_embedding" in read_table(spark, config.table(GOLD), gold_version).columns:
-        table = scoring_config(config).table(EMBEDDINGS)
-        update_embeddings(
-            spark, new.posts, table, config.features.embedding_batch_size, config.features.embedding_precision
-        )
-        inputs.text_embeddings = read_table(spark, table)
+    rows = join_users(history.unionByName(batch_posts.select(*history.columns)), users)
     state = read_state(spark, config, gold_version)
-    features = add_features(rows, inputs, state, config)
+    features = add_features(rows, {**new, catalog.USERS.name: users}, state, config)
     return features.filter(F.col("split") == NEW)
 
 
@@ -109,18 +134,7 @@ def score_folder(spark: SparkSession, config: Config, folder: str, scraped: str,
     batch = scoring_config(config)
     bronze = build_bronze(spark, batch, folder, scraped)
     write_bronze(spark, batch, bronze)
-
-    def table(name: str) -> DataFrame:
-        return read_table(spark, batch.table(name))
-
-    new = BronzeInputs(
-        table("bronze/posts"),
-        table("bronze/users"),
-        table("bronze/post_groups"),
-        table("bronze/groups"),
-        table("bronze/scrape_status"),
-    )
-    predictions = predict(spark, config, model, version, feature_rows(spark, config, new, version))
+    predictions = predict(spark, config, model, version, feature_rows(spark, config, batch, version))
     out = predictions.select(
         F.lit(model).alias("model"), "Pid", "prediction", F.lit(version).alias("gold_version")
     ).localCheckpoint()

@@ -46,11 +46,13 @@ def lake_config(tmp_path):
 
 @pytest.fixture(scope="session")
 def generated_lake(spark, tmp_path_factory):
-    """A generated dataset (``data.scale`` of conf/test.yaml) ingested into bronze, once per session.
+    """A generated dataset (``data.scale`` of conf/test.yaml) ingested into bronze, its images embedded,
+    once per session.
 
     Returns the config pointing at it. Tests must not write into this lake's bronze tables.
     """
     from smp_spark.config import load_config
+    from smp_spark.features.image_embeddings import embed_bronze_images
     from smp_spark.generate import generate_dataset
     from smp_spark.ingest import build_bronze, write_bronze
 
@@ -65,6 +67,7 @@ def generated_lake(spark, tmp_path_factory):
             f"paths.lake={root / 'lake'}",
             f"paths.reports={root / 'reports'}",
             f"paths.models={root / 'models'}",
+            "features.image_embeddings=true",
         ],
     )
     generate_dataset(
@@ -78,6 +81,7 @@ def generated_lake(spark, tmp_path_factory):
         cfg.data.description_dims,
     )
     write_bronze(spark, cfg, build_bronze(spark, cfg, cfg.path("raw"), cfg.path("scraped")))
+    embed_bronze_images(spark, cfg)
     return cfg
 
 
@@ -93,5 +97,5 @@ def gold_lake(spark, generated_lake, tmp_path_factory):
         generated_lake, train=replace(generated_lake.train, tracking_uri=f"file:{tmp_path_factory.mktemp('mlruns')}")
     )
     gold, state = build_gold(read_bronze(spark, cfg), cfg)
-    write_gold(spark, cfg, gold, state, feature_specs())
+    write_gold(spark, cfg, gold, state, feature_specs(cfg))
     return cfg

@@ -124,11 +124,11 @@ def gold(spark, generated_lake):
     return inputs, df.localCheckpoint()
 
 
-def test_gold_has_one_row_per_bronze_post_and_every_manifest_feature(gold):
+def test_gold_has_one_row_per_bronze_post_and_every_manifest_feature(gold, generated_lake):
     inputs, df = gold
-    assert df.count() == inputs.posts.count() == df.select("Pid").distinct().count()
+    assert df.count() == inputs["bronze/posts"].count() == df.select("Pid").distinct().count()
     assert df.columns[:5] == ["Pid", "Uid", "Postdate", "split", "label"]
-    assert set(df.columns[5:]) == {s.name for s in feature_specs()}
+    assert set(df.columns[5:]) == {s.name for s in feature_specs(generated_lake)}
     shares = {r["split"]: r["count"] for r in df.groupBy("split").count().collect()}
     total = sum(shares.values())
     assert shares["train"] / total == pytest.approx(0.8, abs=0.02) and shares["valid"] / total == pytest.approx(
@@ -168,13 +168,12 @@ def test_features_are_deterministic_and_blind_to_valid_and_test_labels(spark, ge
     # change every valid/test label: no feature of any row may move
     splits = first.select("Pid", "split")
     scrambled = (
-        inputs.posts.join(splits, "Pid")
+        inputs["bronze/posts"]
+        .join(splits, "Pid")
         .withColumn("label", F.when(F.col("split") == "train", F.col("label")).otherwise(F.lit(0.0)))
         .drop("split")
     )
-    from dataclasses import replace
-
-    changed, _ = build_gold(replace(inputs, posts=scrambled), generated_lake)
+    changed, _ = build_gold({**inputs, "bronze/posts": scrambled}, generated_lake)
     assert not _differing_columns(changed, first)
 
 
@@ -185,9 +184,41 @@ def test_write_gold_makes_a_new_version_with_manifest_and_state(spark, generated
     inputs, df = gold
     cfg = load_config("test", [f"paths.lake={tmp_path / 'lake'}"])
     _, state = build_gold(inputs, generated_lake)
-    v0 = write_gold(spark, cfg, df, state, feature_specs())
-    v1 = write_gold(spark, cfg, df, state, feature_specs())
+    v0 = write_gold(spark, cfg, df, state, feature_specs(generated_lake))
+    v1 = write_gold(spark, cfg, df, state, feature_specs(generated_lake))
     assert (v0, v1) == (0, 1) and table_version(spark, cfg.table(GOLD)) == 1
     manifest = spark.read.format("delta").load(cfg.table("gold/feature_manifest"))
-    assert {r.name for r in manifest.collect()} == {s.name for s in feature_specs()}
-    assert read_state(spark, cfg, 1).pipeline.stages
+    names = {s.name for s in feature_specs(generated_lake)}
+    for version in (0, 1):
+        assert {r.name for r in manifest.filter(F.col("gold_version") == version).collect()} == names
+    reread = read_state(spark, cfg, 1)
+    assert reread["text"].stages and reread["category"].indexer.stages and reread["time"] is None
+
+
+def test_training_rows_ignore_valid_and_test_images(spark, generated_lake, gold):
+    """The image PCA is fitted on training images only: changing every valid/test image (its class
+    scores, colour statistics and size) moves no training row's feature, and does move theirs."""
+    inputs, first = gold
+    splits = first.select("Pid", "split")
+    later = F.col("split") != "train"
+    embeddings = (
+        inputs["gold/image_embeddings"]
+        .join(splits, "Pid")
+        .withColumn(
+            "class_scores",
+            F.when(later, F.transform("class_scores", lambda x: x * -3 + 1)).otherwise(F.col("class_scores")),
+        )
+        .withColumn("brightness", F.when(later, F.lit(0.5)).otherwise(F.col("brightness")))
+        .drop("split")
+    )
+    images = (
+        inputs["bronze/images"]
+        .join(splits, "Pid")
+        .withColumn("width", F.when(later, F.col("height")).otherwise(F.col("width")))
+        .drop("split")
+    )
+    changed, _ = build_gold({**inputs, "gold/image_embeddings": embeddings, "bronze/images": images}, generated_lake)
+    train = F.col("split") == "train"
+    assert not _differing_columns(changed.filter(train), first.filter(train))
+    moved = _differing_columns(changed.filter(~train), first.filter(~train))
+    assert {"image_pca", "image_brightness", "image_width", "image_aspect_ratio"} <= moved

@@ -24,6 +24,10 @@ from smp_spark.lake import read_table, table_version
 from smp_spark.models.dataset import assemble, model_input
 from smp_spark.models.fusion import (
     CHECKPOINT_FILE,
+    LAYOUT_FILE,
+    MODEL_FILE,
+    TOWER,
+    FusionLayout,
     FusionNet,
     category_vocabularies,
     epoch_batches,
@@ -47,6 +51,12 @@ def test_both_ranks_hold_the_same_parameters(fusion_run):
     # each rank trains on its own shard: equal weights mean the gradients were really averaged
     assert ranks[0]["first_step_digest"] == ranks[1]["first_step_digest"]
     assert ranks[0]["final_digest"] == ranks[1]["final_digest"]
+    # the image branch: the 1000 class scores through their own tower
+    folder = os.path.dirname(trained.native_path)
+    layout = FusionLayout.load(os.path.join(folder, LAYOUT_FILE))
+    assert len(layout.vectors["image_embedding"]) == 1000
+    weights = torch.load(os.path.join(folder, MODEL_FILE), weights_only=True)
+    assert weights["towers.image_embedding.0.weight"].shape == (TOWER, 1000)
 
 
 def test_training_loss_falls_and_valid_mae_beats_the_median(spark, gold_lake, fusion_run):
@@ -92,10 +102,11 @@ def test_the_layout_takes_every_embedding_vector_the_table_has(spark, gold_lake)
     gold = gold.withColumn("text_embedding", F.array(*[F.rand(seed=i).cast("float") for i in range(width)]))
     data = assemble(gold.limit(500), with_embeddings(gold_lake), version)
     layout = fit_layout(data, category_vocabularies(spark, gold_lake, version), missing_indicators=True)
-    assert len(layout.vectors["text_embedding"]) == width
+    assert len(layout.vectors["text_embedding"]) == width and len(layout.vectors["image_embedding"]) == 1000
     assert set(layout.categories) == {"category_idx", "subcategory_idx", "concept_idx"}
     assert layout.indicators and all(s > 0 for s in layout.std)
-    inputs = sorted(layout.numeric + [s for s, _ in layout.categories.values()] + layout.vectors["text_embedding"])
+    vectors = [slot for slots in layout.vectors.values() for slot in slots]
+    inputs = sorted(layout.numeric + [s for s, _ in layout.categories.values()] + vectors)
     assert inputs == list(range(len(data.slot_names)))  # every slot feeds the net exactly once
     rows = data.rows.select(vector_to_array("features", "float32").alias("f")).limit(8).collect()
     with torch.no_grad():

@@ -12,9 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from smp_spark import generate
+from smp_spark.config import load_config
+from smp_spark.errors import ConfigError
 from smp_spark.generate import CATEGORY_COUNTS, TEST_END, TRAIN_END, TRAIN_START, build_world, generate_dataset
+from smp_spark.generate import images as generate_images
 from tests.smpd_fixture import FILES
 
 KEYS = FILES  # the SMPD JSON files and their keys, one definition for all tests
@@ -22,9 +26,11 @@ USER_FIELDS = KEYS["user_data"][2:]
 URL = re.compile(r"^https://www\.flickr\.com/photos/(\d{5,8}@N\d\d)/(\d{9,11})$")
 UID = re.compile(r"^\d{1,5}@N\d\d$")
 SCALE, DIMS = 2000, 8
+# the local-image fixture's file kinds: far more broken files than the real shares, so every kind shows up
+MESSY_KINDS = (0.9, 0.03, 0.03, 0.02, 0.02)
 
 
-def _generate(root: Path, scale: int = SCALE, seed: int = 7) -> dict:
+def _generate(root: Path, scale: int = SCALE, seed: int = 7, image_style: str = "url", **kwargs) -> dict:
     return generate_dataset(
         str(root / "smpd" / "train"),
         str(root / "smpd" / "test"),
@@ -34,6 +40,8 @@ def _generate(root: Path, scale: int = SCALE, seed: int = 7) -> dict:
         seed=seed,
         test_fraction=0.05,
         description_dims=DIMS,
+        image_style=image_style,
+        **kwargs,
     )
 
 
@@ -244,7 +252,7 @@ def test_ground_truth_and_hidden_test_labels_sit_outside_the_release_folders(sma
 
 def test_same_seed_same_bytes_and_another_seed_differs(small, tmp_path, monkeypatch):
     root, _, _, _ = small
-    monkeypatch.setattr(generate, "WRITE_CHUNK", 333)  # output must not depend on how writers chunk
+    monkeypatch.setattr(generate.release, "WRITE_CHUNK", 333)  # output must not depend on how writers chunk
     _generate(tmp_path / "again")
     assert _digests(tmp_path / "again") == _digests(root)
     _generate(tmp_path / "other", seed=8)
@@ -270,5 +278,162 @@ def test_oracle_beats_the_median_and_groups_matter(medium):
     share = len(posts_with_groups) / (20_000 * 1.05)
     assert 0.15 <= share <= 0.35
     pearson = truth["pearson_with_label_train"]
-    observable = {k: v for k, v in pearson.items() if k != "user_effect_latent"}
+    observable = {k: v for k, v in pearson.items() if not k.endswith("_latent")}
     assert max(observable, key=observable.get) in ("groups", "log1p_groups")
+
+
+# ------------------------------------------------------------------------------------------------
+# Images ("local" releases)
+
+
+def _messy_local(root: Path, workers: int) -> dict:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(generate_images, "KIND_SHARES", MESSY_KINDS)
+        return _generate(root, image_style="local", image_workers=workers)
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory):
+    """A "local" release pair with every kind of broken file, its truth rows by release."""
+    root = tmp_path_factory.mktemp("local")
+    truth = _messy_local(root, workers=1)
+    rows = {
+        "train": _csv(root / "smpd" / "image_truth.csv"),
+        "test": _csv(root / "smpd" / "image_truth_test.csv"),
+    }
+    return root, truth, rows
+
+
+def test_local_release_lists_its_image_files_in_record_order(local):
+    root, truth, rows = local
+    for prefix in ("train", "test"):
+        folder = root / "smpd" / prefix
+        listed = _lines(folder / f"{prefix}_img_path.txt")
+        records = json.loads((folder / f"{prefix}_category.json").read_text())
+        assert listed == [f"{prefix}/{r['Uid']}/{r['Pid']}.jpg" for r in records]
+        assert all(URL.match(u) for u in _lines(folder / f"{prefix}_img_filepath.txt"))  # the 2019 URLs too
+        assert [r["path"] for r in rows[prefix]] == listed and [r["Pid"] for r in rows[prefix]] == [
+            r["Pid"] for r in records
+        ]
+        for row in rows[prefix]:
+            assert (folder / row["path"]).is_file() == (row["kind"] != "missing"), row
+        kinds = {k: sum(r["kind"] == k for r in rows[prefix]) for k in generate_images.KINDS}
+        assert truth["images"][prefix]["kinds"] == kinds
+        assert truth["images"][prefix]["files"] == len(listed) - kinds["missing"]
+        on_disk = sum((folder / r["path"]).stat().st_size for r in rows[prefix] if r["kind"] != "missing")
+        assert truth["images"][prefix]["bytes"] == on_disk
+    assert all(n > 0 for n in truth["images"]["train"]["kinds"].values())
+    assert truth["images"]["style"] == "local" and truth["counts"]["files"]["train"]["train_img_path.txt"] == SCALE
+
+
+def test_ok_images_open_at_their_display_size_after_the_exif_orientation(local):
+    root, _, rows = local
+    turned_portraits = 0
+    for prefix in ("train", "test"):
+        for row in (r for r in rows[prefix] if r["kind"] == "ok"):
+            with Image.open(root / "smpd" / prefix / row["path"]) as img:
+                assert img.format == "JPEG"
+                assert img.size == (int(row["stored_width"]), int(row["stored_height"]))
+                assert img.getexif().get(0x0112, 1) == int(row["orientation"])
+                display = (int(row["display_width"]), int(row["display_height"]))
+                assert ImageOps.exif_transpose(img).size == display
+                if row["orientation"] in ("6", "8") and display[1] > display[0]:
+                    assert img.size == display[::-1]
+                    turned_portraits += 1
+    assert turned_portraits > 0
+    sizes = [(int(r["display_width"]), int(r["display_height"])) for r in rows["train"]]
+    assert all(128 <= max(s) <= 256 for s in sizes)
+    assert {"landscape", "portrait", "square"} == {
+        "square" if w == h else "landscape" if w > h else "portrait" for w, h in sizes
+    }
+
+
+def test_broken_images_fail_the_way_real_broken_files_do(local):
+    root, _, rows = local
+    for row in rows["train"]:
+        path = root / "smpd" / "train" / row["path"]
+        if row["kind"] == "truncated":
+            with Image.open(path) as img, pytest.raises(OSError, match="truncated"):
+                img.load()
+        elif row["kind"] in ("not_image", "empty"):
+            assert (path.stat().st_size == 0) == (row["kind"] == "empty")
+            with pytest.raises(UnidentifiedImageError):
+                Image.open(path)
+
+
+def test_image_bytes_do_not_depend_on_the_number_of_processes(local, tmp_path):
+    root, _, _ = local
+    _messy_local(tmp_path / "two", workers=2)
+    assert _digests(tmp_path / "two") == _digests(root)
+
+
+def test_url_style_writes_no_image_and_lists_flickr_urls(small):
+    root, truth, _, _ = small
+    assert not list(root.rglob("*.jpg")) and not list(root.rglob("image_truth*.csv"))
+    assert truth["images"] == {"style": "url", "image_coef": truth["label_model"]["image_coef"]}
+    for prefix in ("train", "test"):
+        assert all(URL.match(u) for u in _lines(root / "smpd" / prefix / f"{prefix}_img_filepath.txt"))
+
+
+def test_the_image_term_is_in_the_label_and_the_oracle(local):
+    root, truth, rows = local
+    coef = truth["label_model"]["image_coef"]
+    appeal = np.array([float(r["appeal"]) for r in rows["train"]])
+    label = np.array([float(x) for x in _lines(root / "smpd" / "train" / "train_label.txt")])
+    oracle = np.array([float(r["oracle"]) for r in _csv(root / "smpd" / "oracle_train.csv")])
+    without_image = oracle - coef * appeal
+    assert np.mean(np.abs(oracle - label)) < np.mean(np.abs(without_image - label)) - 0.02
+    assert truth["component_std_train"]["image"] == pytest.approx(coef * appeal.std(), abs=1e-3)
+    assert truth["pearson_with_label_train"]["image_appeal_latent"] > 0.1
+
+
+def test_appeal_and_category_are_visible_in_the_pixels(local):
+    root, _, rows = local
+    category = {r["Pid"]: r["Category"] for r in json.loads((root / "smpd/train/train_category.json").read_text())}
+    quality, layout, appeal, labels = [], [], [], []
+    for row in [r for r in rows["train"] if r["kind"] == "ok"][:800]:
+        with Image.open(root / "smpd" / "train" / row["path"]) as img:
+            img = ImageOps.exif_transpose(img).convert("RGB")
+            luma = np.asarray(img.convert("L"), float)
+            hsv = np.asarray(img.convert("HSV"), float) / 255
+            thumb = np.asarray(img.convert("L").resize((8, 8), Image.Resampling.BOX), float).ravel()
+        hue = np.exp(2j * np.pi * hsv[..., 0]) * hsv[..., 1]
+        quality.append([luma.std(), hsv[..., 1].mean()])
+        layout.append(
+            [*(thumb - thumb.mean()) / (thumb.std() + 1e-6), *(4 * np.array([hue.mean().real, hue.mean().imag]))]
+        )
+        appeal.append(float(row["appeal"]))
+        labels.append(category[row["Pid"]])
+    z = (np.array(quality) - np.mean(quality, 0)) / np.std(quality, 0)
+    assert np.corrcoef(z.sum(1), appeal)[0, 1] > 0.6  # contrast and saturation rise with the appeal
+    names = sorted(set(labels))
+    cls, x = np.array([names.index(c) for c in labels]), np.array(layout)
+    half = len(cls) // 2
+    centroids = np.array([x[:half][cls[:half] == k].mean(0) for k in range(len(names))])
+    predicted = np.argmin(((x[half:, None, :] - centroids[None]) ** 2).sum(-1), 1)
+    assert np.mean(predicted == cls[half:]) > 0.8  # an 8x8 thumbnail and the mean hue tell the category
+
+
+def test_image_plan_shares():
+    n = 200_000
+    plan = generate_images.plan_images(3, np.random.default_rng(0).standard_normal(n))
+    shares = np.bincount(plan.kind, minlength=5) / n
+    assert np.allclose(shares, generate_images.KIND_SHARES, rtol=0.2, atol=1e-4)
+    landscape, portrait = np.mean(plan.width > plan.height), np.mean(plan.width < plan.height)
+    assert (round(landscape, 2), round(portrait, 2)) == (0.55, 0.35)
+    assert 0.08 < np.mean(plan.orientation != 1) < 0.12 and set(np.unique(plan.orientation)) == {1, 3, 6, 8}
+    stored_w, stored_h = plan.stored
+    turned = np.isin(plan.orientation, (6, 8))
+    assert np.array_equal(stored_w[turned], plan.height[turned]) and np.array_equal(
+        stored_w[~turned], plan.width[~turned]
+    )
+    assert np.corrcoef(plan.knobs[:, 0], np.random.default_rng(0).standard_normal(n))[0, 1] > 0.8
+
+
+def test_image_style_is_checked_in_the_config_and_the_generator(tmp_path):
+    assert load_config("test").data.image_style == "local"
+    assert load_config("test", ["data.image_style=url"]).data.image_style == "url"
+    with pytest.raises(ConfigError, match=r"'data\.image_style' must be one of local, url, got 'jpeg'"):
+        load_config("test", ["data.image_style=jpeg"])
+    with pytest.raises(ValueError, match="image_style"):
+        _generate(tmp_path, scale=10, image_style="jpeg")

@@ -395,8 +395,16 @@ def pipeline(spark, tmp_path_factory):
     root = tmp_path_factory.mktemp("reliability")
     cfg = lake_config_at(root)
     cfg = replace(cfg, train=replace(cfg.train, tracking_uri=f"file:{root / 'mlruns'}"))
-    generate_dataset(
-        cfg.path("raw"), cfg.path("raw_test"), cfg.path("scraped"), cfg.path("scraped_test"), 1500, 7, 0.05, 4
+    generate_dataset(  # the 2019 style (URLs): this lake is about rows; tests/test_images.py has images
+        cfg.path("raw"),
+        cfg.path("raw_test"),
+        cfg.path("scraped"),
+        cfg.path("scraped_test"),
+        1500,
+        7,
+        0.05,
+        4,
+        image_style="url",
     )
     raw = Path(cfg.path("raw"))
     for file in JSON_STEMS:  # post 0 again at the end: a duplicate Pid
@@ -440,7 +448,7 @@ def two_gold_versions(spark, pipeline):
     versions = []
     for _ in range(2):
         gold, state = build_gold(read_bronze(spark, pipeline), pipeline)
-        versions.append(write_gold(spark, pipeline, gold, state, feature_specs()))
+        versions.append(write_gold(spark, pipeline, gold, state, feature_specs(pipeline)))
     assert versions[1] == versions[0] + 1 == table_version(spark, pipeline.table(GOLD))
     return versions
 
@@ -449,6 +457,8 @@ def test_build_features_twice_writes_identical_gold_content(spark, pipeline, two
     """Every feature is bit-identical, except the PCA projections of the TF-IDF vectors: Spark ML's
     PCA sums the covariance with treeAggregate, which merges partial sums in task-completion order,
     so their last bits vary between runs (well below 1e-9)."""
+    from pyspark.sql import functions as F
+
     from smp_spark.features.gold import GOLD, state_path
 
     columns = read_table(spark, pipeline.table(GOLD)).columns
@@ -462,10 +472,11 @@ def test_build_features_twice_writes_identical_gold_content(spark, pipeline, two
     for i in pca:
         for a, b in zip(first, second):
             assert a[i].toArray() == pytest.approx(b[i].toArray(), rel=1e-9, abs=1e-12), columns[i]
-    encodings = [rows(read_table(spark, f"{state_path(pipeline, v)}/encodings")) for v in two_gold_versions]
+    encodings = [rows(read_table(spark, f"{state_path(pipeline, v)}/category/encodings")) for v in two_gold_versions]
     assert encodings[0] == encodings[1]
     manifest = read_table(spark, pipeline.table("gold/feature_manifest"))
-    assert {r.gold_version for r in manifest.collect()} == {two_gold_versions[1]}
+    by_version = [{r.name for r in manifest.filter(F.col("gold_version") == v).collect()} for v in two_gold_versions]
+    assert by_version[0] == by_version[1] == set(columns[5:])
 
 
 def test_training_twice_on_one_gold_version_gives_the_same_predictions_and_metrics(spark, pipeline, two_gold_versions):
@@ -505,7 +516,15 @@ def test_ingest_killed_mid_write_leaves_the_previous_version_and_the_rerun_succe
     shutil.copytree(pipeline.path("lake"), tmp_path / "lake", ignore=shutil.ignore_patterns("gold", "artifacts"))
     raw, scraped = tmp_path / "raw", tmp_path / "scraped"
     generate_dataset(
-        str(raw), str(tmp_path / "raw_test"), str(scraped), str(tmp_path / "scraped_test"), 2000, 8, 0.05, 4
+        str(raw),
+        str(tmp_path / "raw_test"),
+        str(scraped),
+        str(tmp_path / "scraped_test"),
+        2000,
+        8,
+        0.05,
+        4,
+        image_style="url",
     )
     cfg = lake_config_at(tmp_path, raw=raw, scraped=scraped)
     posts_path = Path(cfg.table("bronze/posts"))

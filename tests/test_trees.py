@@ -116,6 +116,13 @@ def test_scoring_a_test_release_writes_one_prediction_per_post(spark, gold_lake,
     }
     scored = {r.Pid: r.prediction for r in predictions.collect()}
     assert set(scored) == test_pids and all(1 <= p <= 17 for p in scored.values())
+    # the test release's images went through ingest and the image stage, into the scoring lake
+    from smp_spark.score import scoring_config
+
+    batch = scoring_config(gold_lake)
+    usable = spark.read.format("delta").load(batch.table("bronze/images")).filter("status = 'ok'").count()
+    embedded = spark.read.format("delta").load(batch.table("gold/image_embeddings")).count()
+    assert embedded == usable > 0.99 * len(test_pids)
     written = spark.read.format("delta").load(gold_lake.table(SCORES)).filter("model = 'xgboost'")
     assert written.count() == len(test_pids)
     path = str(tmp_path / "submission.json")
@@ -125,3 +132,25 @@ def test_scoring_a_test_release_writes_one_prediction_per_post(spark, gold_lake,
     assert {r["post_id"] for r in document["result"]} == {f"post{p}" for p in test_pids}
     again, _ = score_folder(spark, gold_lake, gold_lake.path("raw_test"), gold_lake.path("scraped_test"), "xgboost")
     assert {r.Pid: r.prediction for r in again.collect()} == scored  # a rerun gives the same scores
+
+
+def test_the_modality_ablation_trains_each_input_set_and_reports_it(spark, gold_lake):
+    from dataclasses import replace
+
+    from smp_spark.ablation import ablation_markdown, run_ablation
+    from smp_spark.features.gold import GOLD
+    from smp_spark.lake import read_table
+    from smp_spark.models.dataset import model_specs
+
+    columns = read_table(spark, gold_lake.table(GOLD)).columns
+    for modalities in (["tabular"], ["tabular", "image"]):
+        chosen = replace(gold_lake, train=replace(gold_lake.train, modalities=modalities))
+        assert {s.modality for s in model_specs(columns, chosen)} == set(modalities)
+    sets = (("tabular",), ("tabular", "image"))
+    rows = run_ablation(spark, gold_lake, models=("lightgbm",), sets=sets, progress=lambda line: None)
+    assert {(r["modalities"], r["split"]) for r in rows} >= {
+        (m, s) for m in ("tabular", "tabular+image") for s in ("valid", "test")
+    }
+    lines = ablation_markdown(spark, gold_lake, {rows[0]["gold_version"]})
+    assert any(line.startswith("| lightgbm | tabular |") for line in lines)
+    assert any(line.startswith("| lightgbm | tabular+image |") for line in lines)

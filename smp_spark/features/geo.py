@@ -5,6 +5,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from smp_spark.features.family import FeatureFamily
 from smp_spark.features.manifest import CATEGORICAL, NUMERIC, FeatureSpec
 
 SPECS = [
@@ -32,3 +33,13 @@ def geo_features(posts: DataFrame) -> DataFrame:
             "geoaccuracy": F.when(located, acc).cast("int"),
         }
     )
+
+
+class GeoFamily(FeatureFamily):
+    name = "geo"
+
+    def specs(self, config):
+        return SPECS
+
+    def apply(self, rows, inputs, state, config):
+        return geo_features(rows)

@@ -5,50 +5,62 @@ from __future__ import annotations
 import json
 
 from delta.tables import DeltaTable
-from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from smp_spark import catalog
 from smp_spark.config import Config
 from smp_spark.errors import InputError
-from smp_spark.features.build import BronzeInputs, FeatureState
-from smp_spark.features.embeddings import EMBEDDINGS
+from smp_spark.features.build import FeatureState
+from smp_spark.features.family import Inputs
 from smp_spark.features.manifest import FeatureSpec, manifest_frame
-from smp_spark.lake import read_table, table_version
+from smp_spark.features.registry import FAMILIES, input_tables
+from smp_spark.lake import read_table, sync_table, table_version
 
-GOLD = "gold/features"
-MANIFEST = "gold/feature_manifest"
+GOLD = catalog.FEATURES.name
+MANIFEST = catalog.MANIFEST.name
+SWITCHES = {  # a cached stage's table -> the setting that turns its features off
+    catalog.TEXT_EMBEDDINGS.name: "features.text_embeddings",
+    catalog.IMAGE_EMBEDDINGS.name: "features.image_embeddings",
+}
 
 
-def read_bronze(spark: SparkSession, config: Config) -> BronzeInputs:
-    """The bronze tables, and the text embeddings when ``features.text_embeddings`` is on.
+def read_inputs(spark: SparkSession, config: Config, lake: Config | None = None) -> Inputs:
+    """Posts, users and every table the feature families read under ``config``, from the lake of
+    ``lake`` (default: ``config``'s).
 
-    Fails with the command to run when a table is missing or posts lack their embedding.
-    """
-
-    def table(name: str) -> DataFrame:
-        path = config.table(name)
+    Fails with the command to run when a table is missing or posts lack a cached embedding."""
+    lake = lake or config
+    tables = [catalog.POSTS, catalog.USERS, *input_tables(config)]
+    inputs: Inputs = {}
+    for table in tables:
+        path = lake.table(table.name)
         if not DeltaTable.isDeltaTable(spark, path):
-            step = "jobs/embed_text.py (make embeddings)" if name == EMBEDDINGS else "jobs/ingest.py (make ingest)"
-            raise InputError(f"no Delta table at {path}: run {step} first")
-        return read_table(spark, path)
-
-    inputs = BronzeInputs(
-        table("bronze/posts"),
-        table("bronze/users"),
-        table("bronze/post_groups"),
-        table("bronze/groups"),
-        table("bronze/scrape_status"),
-    )
+            off = f", or --set {SWITCHES[table.name]}=false" if table.name in SWITCHES else ""
+            raise InputError(f"no Delta table at {path}: run {table.producer} first{off}")
+        inputs[table.name] = read_table(spark, path)
     if config.features.text_embeddings:
-        inputs.text_embeddings = table(EMBEDDINGS)
-        missing = inputs.posts.join(inputs.text_embeddings, "Pid", "left_anti").count()
+        embeddings = inputs[catalog.TEXT_EMBEDDINGS.name]
+        missing = inputs[catalog.POSTS.name].join(embeddings, "Pid", "left_anti").count()
         if missing:
             raise InputError(
-                f"{missing} posts have no text embedding in {config.table(EMBEDDINGS)}: run "
-                "jobs/embed_text.py (make embeddings), or --set features.text_embeddings=false"
+                f"{missing} posts have no text embedding in {lake.table(catalog.TEXT_EMBEDDINGS.name)}: run "
+                f"{catalog.TEXT_EMBEDDINGS.producer}, or --set features.text_embeddings=false"
+            )
+    if config.features.image_embeddings:
+        usable = inputs[catalog.IMAGES.name].filter(F.col("status") == "ok")
+        missing = usable.join(inputs[catalog.IMAGE_EMBEDDINGS.name], "Pid", "left_anti").count()
+        if missing:
+            raise InputError(
+                f"{missing} usable images have no row in {lake.table(catalog.IMAGE_EMBEDDINGS.name)}: run "
+                f"{catalog.IMAGE_EMBEDDINGS.producer}, or --set features.image_embeddings=false"
             )
     return inputs
+
+
+def read_bronze(spark: SparkSession, config: Config) -> Inputs:
+    """The inputs of a gold build from the training lake (see :func:`read_inputs`)."""
+    return read_inputs(spark, config)
 
 
 def state_path(config: Config, gold_version: int) -> str:
@@ -56,36 +68,46 @@ def state_path(config: Config, gold_version: int) -> str:
     return config.table(f"artifacts/features/v{gold_version}")
 
 
+def next_version(spark: SparkSession, path: str) -> int:
+    return table_version(spark, path) + 1 if DeltaTable.isDeltaTable(spark, path) else 0
+
+
 def write_gold(
     spark: SparkSession, config: Config, gold: DataFrame, state: FeatureState, specs: list[FeatureSpec]
 ) -> int:
-    """Write the gold table as a new Delta version, then its manifest and fitted state.
+    """Write the fitted state and the manifest of the next gold version, then commit the gold table.
 
-    Returns the new gold version. The commit's user metadata records the split protocol, so a
-    model trained on it can say which split it was evaluated on.
+    State first, gold last: a killed build never leaves a gold version without its state and
+    manifest (a later build overwrites the orphaned ones). Returns the new gold version. The
+    commit's user metadata records the split protocol, so a model trained on it can say which
+    split it was evaluated on.
     """
+    path = config.table(GOLD)
+    version = next_version(spark, path)
+    root = state_path(config, version)
+    for family in FAMILIES:
+        family.save(state[family.name], f"{root}/{family.name}")
+    manifest = manifest_frame(spark, specs, gold.columns).withColumn("gold_version", F.lit(version))
+    sync_table(spark, manifest, config.table(MANIFEST), ["gold_version", "name"], scope={"gold_version": str(version)})
     metadata = json.dumps({"protocol": config.features.protocol, "features": len(specs)})
     (
         gold.write.format("delta")
         .mode("overwrite")
         .option("overwriteSchema", "true")
         .option("userMetadata", metadata)
-        .save(config.table(GOLD))
+        .save(path)
     )
-    version = table_version(spark, config.table(GOLD))
-    state.pipeline.write().overwrite().save(f"{state_path(config, version)}/pipeline")
-    state.encodings.write.format("delta").mode("overwrite").save(f"{state_path(config, version)}/encodings")
-    (
-        manifest_frame(spark, specs, gold.columns)
-        .withColumn("gold_version", F.lit(version))
-        .write.format("delta")
-        .mode("overwrite")
-        .option("overwriteSchema", "true")
-        .save(config.table(MANIFEST))
-    )
+    written = table_version(spark, path)
+    if written != version:  # another writer committed in between: the state is under the wrong name
+        raise InputError(f"{path} moved to version {written} while this build wrote version {version}: rerun it")
     return version
 
 
 def read_state(spark: SparkSession, config: Config, gold_version: int) -> FeatureState:
     root = state_path(config, gold_version)
-    return FeatureState(PipelineModel.load(f"{root}/pipeline"), read_table(spark, f"{root}/encodings"))
+    return {family.name: family.load(spark, f"{root}/{family.name}") for family in FAMILIES}
+
+
+def read_manifest(spark: SparkSession, config: Config, gold_version: int) -> DataFrame:
+    """The manifest rows of one gold version."""
+    return read_table(spark, config.table(MANIFEST)).filter(F.col("gold_version") == gold_version)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from smp_spark import catalog
+from smp_spark.features.family import FeatureFamily
 from smp_spark.features.manifest import NUMERIC, FeatureSpec
 
 WINDOW = "scrape-time group data (2023 for real SMPD: after the post, see docs/data.md)"
@@ -79,3 +81,19 @@ def user_social(posts: DataFrame) -> DataFrame:
             "user_public_groups_log": F.log1p("public_groups_count"),
         }
     )
+
+
+class SocialFamily(FeatureFamily):
+    """The scraped group tables (the social network effect) and the scraped user counts."""
+
+    name = "social"
+
+    def specs(self, config):
+        return [*GROUP_SPECS, *USER_SPECS]
+
+    def tables(self, config):
+        return [catalog.POST_GROUPS, catalog.GROUPS, catalog.SCRAPE_STATUS]
+
+    def apply(self, rows, inputs, state, config):
+        tables = [inputs[t.name] for t in self.tables(config)]
+        return group_features(user_social(rows), *tables)

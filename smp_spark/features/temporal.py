@@ -5,6 +5,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from smp_spark.features.family import FeatureFamily
 from smp_spark.features.manifest import CATEGORICAL, NUMERIC, FeatureSpec
 
 SECONDS_PER_DAY = 86_400
@@ -58,3 +59,13 @@ def time_features(posts: DataFrame) -> DataFrame:
             "days_since_first_taken": F.datediff(date, parse_first_taken(F.col("photo_firstdatetaken"))).cast("double"),
         }
     )
+
+
+class TimeFamily(FeatureFamily):
+    name = "time"
+
+    def specs(self, config):
+        return SPECS
+
+    def apply(self, rows, inputs, state, config):
+        return time_features(rows)

@@ -7,18 +7,20 @@ from pyspark.ml.feature import IDF, PCA, CountVectorizer, NGram, RegexTokenizer,
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from smp_spark.features.family import FeatureFamily
 from smp_spark.features.manifest import NUMERIC, VECTOR, FeatureSpec
+from smp_spark.features.split import TRAIN
 
 STAT_SPECS = [
-    FeatureSpec("title_len", NUMERIC, "text", "Title"),
-    FeatureSpec("title_words", NUMERIC, "text", "Title"),
-    FeatureSpec("tags_len", NUMERIC, "text", "Alltags"),
-    FeatureSpec("tag_count", NUMERIC, "text", "Alltags"),
+    FeatureSpec("title_len", NUMERIC, "text", "Title", modality="text"),
+    FeatureSpec("title_words", NUMERIC, "text", "Title", modality="text"),
+    FeatureSpec("tags_len", NUMERIC, "text", "Alltags", modality="text"),
+    FeatureSpec("tag_count", NUMERIC, "text", "Alltags", modality="text"),
     FeatureSpec("is_video", NUMERIC, "text", "Mediatype"),
 ]
 TEXTS = {"title": "Title", "tags": "Alltags"}  # feature prefix -> bronze column
 SVD_SPECS = [
-    FeatureSpec(f"{prefix}_svd", VECTOR, "text", column, "TF-IDF and PCA fitted on the training split")
+    FeatureSpec(f"{prefix}_svd", VECTOR, "text", column, "TF-IDF and PCA fitted on the training split", "text")
     for prefix, column in TEXTS.items()
 ]
 
@@ -77,3 +79,26 @@ def apply_tfidf(model: PipelineModel, posts: DataFrame) -> DataFrame:
     """``title_svd`` and ``tags_svd`` for every post, from a fitted :func:`tfidf_pipeline`."""
     out = model.transform(posts)
     return out.drop(*[c for c in out.columns if c.startswith(("_title_", "_tags_"))])
+
+
+class TextFamily(FeatureFamily):
+    """Lengths and counts, and the TF-IDF + PCA vectors (fitted on the training split)."""
+
+    name = "text"
+
+    def specs(self, config):
+        return [*STAT_SPECS, *SVD_SPECS]
+
+    def fit(self, rows, inputs, config):
+        f = config.features
+        train = rows.filter(F.col("split") == TRAIN)
+        return tfidf_pipeline(f.tfidf_vocab, f.tfidf_min_df, f.svd_components).fit(train)
+
+    def apply(self, rows, inputs, state, config):
+        return apply_tfidf(state, text_stats(rows))
+
+    def save(self, state, path):
+        state.write().overwrite().save(path)
+
+    def load(self, spark, path):
+        return PipelineModel.load(path)

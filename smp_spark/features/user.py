@@ -5,6 +5,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from smp_spark.features.family import FeatureFamily
 from smp_spark.features.manifest import CATEGORICAL, NUMERIC, FeatureSpec
 from smp_spark.features.split import TRAIN
 
@@ -82,3 +83,15 @@ def user_history(posts: DataFrame) -> DataFrame:
         )
         .drop("_train_label")
     )
+
+
+class UserFamily(FeatureFamily):
+    """The user's profile and point-in-time history (``rows`` must hold the user's earlier posts)."""
+
+    name = "user"
+
+    def specs(self, config):
+        return [*PROFILE_SPECS, *HISTORY_SPECS]
+
+    def apply(self, rows, inputs, state, config):
+        return user_history(user_profile(rows))

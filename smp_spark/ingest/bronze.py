@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 
 from smp_spark.config import Config
 from smp_spark.errors import InputError
-from smp_spark.ingest.files import Release
+from smp_spark.ingest.files import SECOND_IMAGE_LIST, Release
 from smp_spark.ingest.records import RECORD_INDEX, SOURCE_FILE, read_json_list, read_lines
 from smp_spark.ingest.validate import (
     ERRORS,
@@ -34,6 +34,7 @@ from smp_spark.ingest.validate import (
 KEYS = [Field("Uid", required=True), Field("Pid", "int", required=True, low=0)]
 LABEL = Field("label", "float", required=True, low=0, high=30)
 IMAGE = Field("img_path", required=True)
+LOCAL_IMAGE = Field("img_local", required=True)  # the second image list, when a release has both
 USER_COLUMNS = [
     "photo_firstdate",
     "photo_count",
@@ -64,6 +65,7 @@ POST_COLUMNS = [
     "Ispublic",
     "Mediastatus",
     "img_path",
+    "img_url",
     "flickr_photo_id",
     "label",
 ]
@@ -115,6 +117,9 @@ def read_release_files(spark: SparkSession, config: Config, release: Release) ->
         for source, fields in release_rules(config).items()
     }
     frames["img"] = parse_fields(read_lines(spark, release.files["img"], IMAGE.name), [IMAGE])
+    if SECOND_IMAGE_LIST in release.files:
+        lines = read_lines(spark, release.files[SECOND_IMAGE_LIST], LOCAL_IMAGE.name)
+        frames[SECOND_IMAGE_LIST] = parse_fields(lines, [LOCAL_IMAGE])
     if release.has_labels:
         frames["label"] = parse_fields(read_lines(spark, release.files["label"], LABEL.name), [LABEL])
     # materialise each parsed file once: later joins then plan over small, cut lineages
@@ -170,6 +175,8 @@ def assemble_posts(frames: dict[str, DataFrame], release_name: str) -> tuple[Dat
     }
     if "label" in frames:
         layout["label"] = ["label"]
+    if SECOND_IMAGE_LIST in frames:
+        layout[SECOND_IMAGE_LIST] = [LOCAL_IMAGE.name]
     posts = _for_join(frames, "category", ["Uid", "Pid", "Category", "Subcategory", "Concept"])
     for source, keep in layout.items():
         posts = posts.join(_for_join(frames, source, keep), RECORD_INDEX)
@@ -199,10 +206,22 @@ def assemble_posts(frames: dict[str, DataFrame], release_name: str) -> tuple[Dat
     return good, union_quarantine(quarantine)
 
 
+def is_url(path: Column) -> Column:
+    return path.rlike(r"^https?://")
+
+
 def shape_posts(posts: DataFrame, release_name: str) -> DataFrame:
-    """The bronze/posts columns: typed fields, the Flickr photo id and the release name."""
+    """The bronze/posts columns: typed fields, the Flickr photo id and the release name.
+
+    ``img_path`` is the post's image as listed (a local path when either image list has one),
+    ``img_url`` its Flickr URL when either list has one; the photo id comes from the URL, else
+    from the file name."""
     if "label" not in posts.columns:
         posts = posts.withColumn("label", F.lit(None).cast("double"))
+    listed = [F.col(IMAGE.name)] + ([F.col(LOCAL_IMAGE.name)] if LOCAL_IMAGE.name in posts.columns else [])
+    url = F.coalesce(*[F.when(is_url(c), c) for c in listed])
+    local = F.coalesce(*[F.when(~is_url(c), c) for c in listed], F.col(IMAGE.name))
+    posts = posts.withColumn("img_url", url).withColumn(IMAGE.name, local)
     return posts.select(
         *[
             F.lit(release_name).alias("release")
@@ -211,7 +230,7 @@ def shape_posts(posts: DataFrame, release_name: str) -> DataFrame:
             if c == "record_index"
             else F.coalesce("Title", "Tile").alias("Title")
             if c == "Title"
-            else photo_id(F.col("img_path")).alias("flickr_photo_id")
+            else photo_id(F.coalesce("img_url", "img_path")).alias("flickr_photo_id")
             if c == "flickr_photo_id"
             else F.col(c)
             for c in POST_COLUMNS

@@ -22,6 +22,9 @@ RELEASE_FILES: dict[str, tuple[str, ...]] = {
     "label": ("{p}_label.txt",),
 }
 OPTIONAL_SOURCES = {"label"}  # the test release has no label file
+# a 2023 release (local paths in _img_path.txt) with the 2019 release's URL file beside it: both are
+# read, the paths for the images, the URLs for the Flickr photo ids the scraped tables use
+SECOND_IMAGE_LIST = "img_local"
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,10 @@ def find_release(spark: SparkSession, folder: str, key: str = "paths.raw") -> Re
             if source not in OPTIONAL_SOURCES:
                 names = " or ".join(p.format(p=prefix) for p in patterns)
                 raise InputError(f"{folder}: missing {names} (every SMPD release has it)")
+    if files["img"].name == RELEASE_FILES["img"][0].format(p=prefix):
+        local = list_files(spark, folder, RELEASE_FILES["img"][1].format(p=prefix))
+        if local:
+            files[SECOND_IMAGE_LIST] = local[0]
     for info in files.values():
         if info.size == 0:
             raise InputError(f"{info.path} is empty: re-export or re-download that file")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from smp_spark import catalog
 from smp_spark.config import Config
 from smp_spark.ingest.bronze import (
     assemble_posts,
@@ -17,19 +18,13 @@ from smp_spark.ingest.bronze import (
     split_users,
     union_quarantine,
 )
-from smp_spark.ingest.files import find_release, require_folder
+from smp_spark.ingest.files import SECOND_IMAGE_LIST, find_release, require_folder
+from smp_spark.ingest.images import image_quarantine, image_rows
 from smp_spark.ingest.scraped import read_scraped, scraped_bronze
 from smp_spark.lake import sync_table
 
 # table name under the lake -> its key columns
-BRONZE_TABLES = {
-    "bronze/posts": ["Pid"],
-    "bronze/users": ["Uid"],
-    "bronze/groups": ["group_id"],
-    "bronze/post_groups": ["Pid", "group_id"],
-    "bronze/scrape_status": ["Pid"],
-    "quarantine/rows": ["release", "source_file", "record_index", "field", "reason"],
-}
+BRONZE_TABLES = {table.name: list(table.keys) for table in catalog.BRONZE}
 
 
 @dataclass
@@ -53,6 +48,8 @@ def build_bronze(spark: SparkSession, config: Config, raw_dir: str, scraped_dir:
     posts, duplicates = dedupe_pids(shape_posts(good, release.prefix), release.prefix, release.files["category"].name)
     posts, users = split_users(posts)
     posts, users = posts.localCheckpoint(), users.localCheckpoint()
+    images = image_rows(posts, release.folder, config.ingest.max_image_pixels).localCheckpoint()
+    image_file = release.files.get(SECOND_IMAGE_LIST, release.files["img"]).name  # the list of local paths
 
     scraped_files = read_scraped(spark, scraped_dir)
     rows_read.update(scraped_files.counts)
@@ -65,7 +62,10 @@ def build_bronze(spark: SparkSession, config: Config, raw_dir: str, scraped_dir:
             "bronze/groups": scraped.groups,
             "bronze/post_groups": scraped.post_groups,
             "bronze/scrape_status": scraped.scrape_status,
-            "quarantine/rows": union_quarantine([quarantine, duplicates, *scraped.quarantine]),
+            "bronze/images": images,
+            "quarantine/rows": union_quarantine(
+                [quarantine, duplicates, image_quarantine(images, release.prefix, image_file), *scraped.quarantine]
+            ),
         },
         rows_read=rows_read,
     )

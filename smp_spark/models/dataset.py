@@ -10,9 +10,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from smp_spark.config import Config
-from smp_spark.features.build import feature_specs
 from smp_spark.features.gold import GOLD
-from smp_spark.features.manifest import CATEGORICAL, VECTOR
+from smp_spark.features.manifest import CATEGORICAL, VECTOR, FeatureSpec
+from smp_spark.features.registry import ALL_SPECS
 from smp_spark.features.split import TRAIN, VALID
 from smp_spark.lake import read_table, require_table, table_version
 
@@ -34,6 +34,12 @@ def _vector_width(rows: DataFrame, column: str) -> int:
     return len(first[0]) if first else 0
 
 
+def model_specs(columns: list[str], config: Config) -> list[FeatureSpec]:
+    """The features of a gold table (its ``columns``) a model under ``config`` takes."""
+    specs = [s for s in ALL_SPECS if s.name in columns and s.modality in config.train.modalities]
+    return [s for s in specs if config.train.use_embeddings or s.family != "embedding"]
+
+
 def model_input(spark: SparkSession, config: Config, gold_version: int | None = None) -> ModelInput:
     """Read a gold version (the latest by default) and assemble its features."""
     path = config.table(GOLD)
@@ -45,21 +51,22 @@ def model_input(spark: SparkSession, config: Config, gold_version: int | None = 
 def assemble(gold: DataFrame, config: Config, gold_version: int) -> ModelInput:
     """Gold-shaped rows -> ``features`` vectors (the same slots for training and scoring).
 
-    Nulls become NaN, which LightGBM and XGBoost treat as missing. The text embedding is included
-    only with ``train.use_embeddings``.
+    Nulls become NaN, which LightGBM and XGBoost treat as missing. Only features of the
+    ``train.modalities`` are taken; the raw text and image embeddings only with
+    ``train.use_embeddings``.
     """
-    specs = [s for s in feature_specs(with_embeddings=True) if s.name in gold.columns]
-    if not config.train.use_embeddings:
-        specs = [s for s in specs if s.family != "embedding"]
+    specs = model_specs(gold.columns, config)
     scalars = [s.name for s in specs if s.kind != VECTOR]
-    vectors = [s.name for s in specs if s.kind == VECTOR]
-    widths = {c: _vector_width(gold, c) for c in vectors}
+    widths = {s.name: _vector_width(gold, s.name) for s in specs if s.kind == VECTOR}
+    vectors = [c for c, width in widths.items() if width]  # a vector null in every row has no slots
+    specs = [s for s in specs if s.kind != VECTOR or widths[s.name]]
 
     def vector(column: str):
         if not dict(gold.dtypes)[column].startswith("array"):
             return F.col(column)
         # the width as ML metadata: with handleInvalid="keep" the assembler must know it up front
-        return array_to_vector(column).alias(column, metadata={"ml_attr": {"num_attrs": widths[column]}})
+        as_vector = F.when(F.col(column).isNotNull(), array_to_vector(column))  # null (no image) -> NaN slots
+        return as_vector.alias(column, metadata={"ml_attr": {"num_attrs": widths[column]}})
 
     prepared = gold.select(
         "Pid",

@@ -11,8 +11,9 @@ slot name (:class:`FusionLayout`, fitted by :func:`fit_layout`):
   every slot with nulls in the training split (``fusion.missing_indicators``);
 - ``category_idx`` one-hot; ``subcategory_idx`` and ``concept_idx`` through embeddings of about
   sqrt(vocabulary) dimensions (vocabulary = the fitted indexer's labels + its reserved unseen index);
-- every embedding-family vector the table holds, as is (``text_embedding`` when the gold table has
-  it; an image embedding spec in that family would join the inputs with no change here).
+- every embedding-family vector the table holds (``text_embedding``, 384-d; ``image_embedding``, the
+  1000 class scores) through its own tower, Dense 128 (BatchNorm, ReLU), built from the layout, so a
+  modality switched off by ``train.modalities`` has no tower.
 
 Trunk: Dense 512 -> 256 -> 128 (BatchNorm, ReLU, dropout 0.5 / 0.4 / 0.3), a residual Dense 128 from
 the first layer added to the 128 output, Dense 64 -> 1. MSE loss, Adam, ReduceLROnPlateau and early
@@ -46,10 +47,10 @@ from torch import nn
 
 from smp_spark.config import Config, FusionConfig
 from smp_spark.errors import InputError
-from smp_spark.features.build import feature_specs
-from smp_spark.features.category import INDEX_SPECS
+from smp_spark.features.category import INDEX_SPECS, CategoryFamily
 from smp_spark.features.gold import read_state
 from smp_spark.features.manifest import VECTOR
+from smp_spark.features.registry import ALL_SPECS
 from smp_spark.features.split import TRAIN, VALID
 from smp_spark.models.dataset import ModelInput
 from smp_spark.models.trees import TrainedModel, workers
@@ -63,6 +64,7 @@ ONE_HOT = "category_idx"  # the other category indices go through embeddings
 HIDDEN = (512, 256, 128)
 DROPOUT = (0.5, 0.4, 0.3)
 HEAD = 64
+TOWER = 128  # width of each modality tower (text embedding, image class scores)
 EVAL_BATCH = 2048
 
 
@@ -98,6 +100,11 @@ def _block(width_in: int, width_out: int, dropout: float) -> nn.Sequential:
     return nn.Sequential(nn.Linear(width_in, width_out), nn.BatchNorm1d(width_out), nn.ReLU(), nn.Dropout(dropout))
 
 
+def _tower(width_in: int) -> nn.Sequential:
+    """A modality's own dense layer before the trunk (a missing vector arrives as zeros)."""
+    return nn.Sequential(nn.Linear(width_in, TOWER), nn.BatchNorm1d(TOWER), nn.ReLU())
+
+
 class FusionNet(nn.Module):
     """``features`` (float32, batch x slots, NaN = missing) -> predicted label (batch)."""
 
@@ -114,12 +121,14 @@ class FusionNet(nn.Module):
         self.vectors = list(layout.vectors)
         for name, slots in layout.vectors.items():
             self.register_buffer(f"{name}_slots", torch.tensor(slots, dtype=torch.long), persistent=False)
+        # one tower per modality vector (text embedding, image class scores): its own dense layer
+        self.towers = nn.ModuleDict({n: _tower(len(s)) for n, s in layout.vectors.items()})
         width = (
             len(layout.numeric)
             + len(layout.indicators)
             + sum(v for _, v in self.one_hot.values())
             + sum(embedding_dim(v) for _, v in self.embedded.values())
-            + sum(len(s) for s in layout.vectors.values())
+            + TOWER * len(layout.vectors)
         )
         self.first = _block(width, HIDDEN[0], DROPOUT[0])
         self.second = _block(HIDDEN[0], HIDDEN[1], DROPOUT[1])
@@ -143,7 +152,8 @@ class FusionNet(nn.Module):
         for name, (slot, vocabulary) in self.embedded.items():
             parts.append(self.embeddings[name](self._index(features[:, slot], vocabulary)))
         for name in self.vectors:
-            parts.append(torch.nan_to_num(features[:, getattr(self, f"{name}_slots")], nan=0.0))
+            vector = torch.nan_to_num(features[:, getattr(self, f"{name}_slots")], nan=0.0)
+            parts.append(self.towers[name](vector))
         first = self.first(torch.cat(parts, dim=1))
         return self.head(self.third(self.second(first)) + self.residual(first)).squeeze(1)
 
@@ -165,11 +175,7 @@ def category_vocabularies(spark: SparkSession, config: Config, gold_version: int
     """``*_idx`` column -> vocabulary size: the labels the indexer fitted for that gold version plus
     its reserved index for unseen / null values (which new posts can reach even when no gold row
     did, so the table's max index + 1 could be one short)."""
-    from pyspark.ml.feature import StringIndexerModel
-
-    pipeline = read_state(spark, config, gold_version).pipeline
-    indexer = next(s for s in pipeline.stages if isinstance(s, StringIndexerModel))
-    return {column: len(labels) + 1 for column, labels in zip(indexer.getOutputCols(), indexer.labelsArray)}
+    return CategoryFamily.vocabularies(read_state(spark, config, gold_version)["category"])
 
 
 def fit_layout(data: ModelInput, vocabularies: dict[str, int], missing_indicators: bool) -> FusionLayout:
@@ -179,7 +185,7 @@ def fit_layout(data: ModelInput, vocabularies: dict[str, int], missing_indicator
 
     names = data.slot_names
     categories = {s.name: [names.index(s.name), vocabularies[s.name]] for s in INDEX_SPECS if s.name in names}
-    embedded = [s.name for s in feature_specs(with_embeddings=True) if s.kind == VECTOR and s.family == "embedding"]
+    embedded = [s.name for s in ALL_SPECS if s.kind == VECTOR and s.family == "embedding"]
     vectors = {v: [i for i, n in enumerate(names) if re.fullmatch(rf"{re.escape(v)}_\d+", n)] for v in embedded}
     vectors = {v: slots for v, slots in vectors.items() if slots}
     taken = {slot for slot, _ in categories.values()} | {i for slots in vectors.values() for i in slots}

@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 
 from smp_spark.config import Config
 from smp_spark.evaluate import PREDICTIONS, metrics
-from smp_spark.features.build import feature_specs
+from smp_spark.features.registry import ALL_SPECS
 from smp_spark.lake import sync_table
 from smp_spark.models.dataset import model_input
 from smp_spark.models.fusion import train_fusion, with_embeddings
@@ -31,11 +31,7 @@ def train_and_record(spark: SparkSession, config: Config, name: str) -> tuple[Tr
     metrics per split."""
     data = model_input(spark, with_embeddings(config) if name == "fusion" else config)
     out_dir = model_dir(config, name, data.gold_version)
-    manifest = [
-        asdict(s)
-        for s in feature_specs(with_embeddings=True)
-        if any(n == s.name or n.startswith(f"{s.name}_") for n in data.slot_names)
-    ]
+    manifest = [asdict(s) for s in ALL_SPECS if any(n == s.name or n.startswith(f"{s.name}_") for n in data.slot_names)]
     with training_run(config, name, data.gold_version, manifest) as run:
         trained = TRAINERS[name](spark, config, data, out_dir)
         predictions = trained.predictions.select(

@@ -122,7 +122,7 @@ def photos_from_bronze(spark: SparkSession, config: Config) -> PhotoInput:
     if not DeltaTable.isDeltaTable(spark, path):
         raise InputError(f"no bronze/posts table at {path}: run `make ingest` first, or scrape from the files")
     posts = spark.read.format("delta").load(path)
-    df = _url_parts(posts, "img_path").withColumn("_order", F.struct("release", "record_index"))
+    df = _url_parts(posts, "img_url").withColumn("_order", F.struct("release", "record_index"))
     found = _collect(df, path, "Uid")
     if not found.photos:
         raise _no_urls(path)

@@ -1,0 +1,98 @@
+"""The modality ablation: the same model trained on tabular features only, + text, + image, and all
+three, on one gold version, so a user sees what each modality is worth.
+
+Each run trains with ``train.modalities`` set (the trees then take no text or image feature, the
+fusion net builds no tower for a switched-off vector), keeps its model under
+``<models>/ablation/<model>/<modalities>/gold_v<N>`` and its metrics in ``gold/ablation`` (model,
+modalities, split, n, MAE, RMSE, SRC). The main models and ``gold/model_predictions`` are not
+touched; the evaluation report shows the table when it exists.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import replace
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from smp_spark import catalog
+from smp_spark.config import Config
+from smp_spark.evaluate import metrics
+from smp_spark.lake import read_table, sync_table
+from smp_spark.models.dataset import model_input
+from smp_spark.models.run import TRAINERS
+
+SETS = (("tabular",), ("tabular", "text"), ("tabular", "image"), ("tabular", "text", "image"))
+MODELS = ("lightgbm", "fusion")
+
+
+def label(modalities: tuple[str, ...]) -> str:
+    return "+".join(modalities)
+
+
+def run_ablation(
+    spark: SparkSession, config: Config, models: tuple[str, ...] = MODELS, sets=SETS, progress=print
+) -> list[dict]:
+    """Train every model of ``models`` on every modality set of ``sets`` (the latest gold version);
+    write their metrics to ``gold/ablation`` and return them."""
+    from smp_spark.models.fusion import with_embeddings
+
+    rows = []
+    for name in models:
+        for modalities in sets:
+            started = time.time()
+            cfg = replace(config, train=replace(config.train, modalities=list(modalities)))
+            data = model_input(spark, with_embeddings(cfg) if name == "fusion" else cfg)
+            out_dir = os.path.join(
+                config.path("models"), "ablation", name, label(modalities), f"gold_v{data.gold_version}"
+            )
+            trained = TRAINERS[name](spark, cfg, data, out_dir)
+            scored = trained.predictions.withColumn("model", F.lit(name))
+            for row in metrics(scored):
+                rows.append({**row, "modalities": label(modalities), "gold_version": data.gold_version})
+            progress(
+                f"ablation: {name} on {label(modalities)}: {len(data.slot_names)} inputs, {time.time() - started:.0f} s"
+            )
+    frame = spark.createDataFrame(
+        rows,
+        "model string, split string, n long, mae double, rmse double, src double, modalities string, gold_version long",
+    )
+    table = config.table(catalog.ABLATION.name)
+    version = rows[0]["gold_version"]
+    sync_table(spark, frame, table, list(catalog.ABLATION.keys), scope={"gold_version": str(version)})
+    return rows
+
+
+def ablation_markdown(spark: SparkSession, config: Config, gold_versions: set[int]) -> list[str]:
+    """The report section: valid and test MAE / SRC per model and modality set, if the ablation ran
+    on one of ``gold_versions``."""
+    from delta.tables import DeltaTable
+
+    path = config.table(catalog.ABLATION.name)
+    if not DeltaTable.isDeltaTable(spark, path):
+        return []
+    found = read_table(spark, path).filter(F.col("gold_version").isin(*gold_versions)).collect()
+    if not found:
+        return []
+    cells = {(r["model"], r["modalities"], r["split"]): r for r in found}
+    lines = [
+        "## Modality ablation",
+        "",
+        "The same model trained on each set of inputs (`make ablation`); gold version "
+        + ", ".join(str(v) for v in sorted({r["gold_version"] for r in found}))
+        + ".",
+        "",
+        "| model | inputs | valid MAE | valid SRC | test MAE | test SRC |",
+        "|---|---|---|---|---|---|",
+    ]
+    for model in sorted({r["model"] for r in found}):
+        for modalities in map(label, SETS):
+            valid, test = cells.get((model, modalities, "valid")), cells.get((model, modalities, "test"))
+            if valid and test:
+                lines.append(
+                    f"| {model} | {modalities} | {valid['mae']:.4f} | {valid['src']:.4f} "
+                    f"| {test['mae']:.4f} | {test['src']:.4f} |"
+                )
+    return lines

@@ -1,0 +1,299 @@
+"""Synthetic SMPD releases (SMP Challenge, Flickr) in the real file formats, with a known label model.
+
+``generate_dataset`` writes a training release, a test release and the scraped social-network tables
+(formats: docs/data.md) plus ``ground_truth.json``. Everything is drawn with numpy at full size from
+named random streams derived from ``seed`` (one stream per part), so the same seed gives the same
+bytes however the writers chunk their output and however many processes render the images. Names
+(categories, concepts, the tag vocabulary) come from a fixed "world" seed: the same for every seed.
+
+Modules: common (time windows, streams, helpers), world (names, categories, vocabulary), people
+(users, posts, groups), label (the label model), release (the SMPD files), scraped (the scraped
+tables), images and paint (the JPEGs), truth (ground_truth.json); this module runs them in order.
+
+Generative model
+----------------
+Users (about 0.144 per training post). Each user ``u`` has a latent popularity ``lat_u ~ N(0, 1)``,
+an activity weight ``w_u = exp(2 (0.2 lat_u + 0.98 e))`` (posts per user: 1 + Multinomial over
+``w``, so many users post once and a few post thousands of times), a group habit
+``g_u = 0.45 lat_u + 0.89 e``, a tagging rate, a geotagging rate, a home concept, a time zone and a
+home location. Profile fields: ``log photo_count ~ N(log 900 + 0.5 lat_u, 1.4)`` (at least the
+user's post count), ``ispro ~ Bernoulli(sigmoid(-1 + 0.45 lat_u))``, ``user_description`` (zero for
+45% of users) carries ``lat_u`` weakly along a fixed direction, and so does ``contacts_count`` in
+the scraped ``user_meta.csv``. The user effect ``user_sd * lat_u`` is constant over a user's posts,
+so a user's earlier labels predict it: honest user-history features help, while the observable
+proxies explain only part of it.
+
+Posts. Training posts fall uniformly on the days of 2015-01-01..2016-04-30 UTC, test posts on
+2016-05-01..2016-06-30; the hour follows a local-time daily profile shifted by the user's UTC
+offset. The concept is the user's home concept with probability 0.4, else drawn from the global
+concept distribution (11 categories at the real SMPD shares, Zipf-like concepts within each).
+Tags: ``min(60, Poisson(rate_u))`` draws, 25% from the concept's 8 tied tags, the rest Zipf-like
+from a 50,000-word vocabulary, duplicates dropped. 12% of posts carry coordinates near the user's
+home. Pid follows post time (with a 2-day jitter); the Flickr photo id follows post time exactly.
+
+Groups. A post joins groups with probability ``sigmoid(-1.7 + 1.3 g_u)`` (about 25%); then
+``min(800, round(LogNormal(log 5 + 0.3 g_u, 1.45)))`` Zipf-like draws over the groups (about 30,000 at
+680,000 posts), duplicates dropped. A group's member count falls with its popularity rank
+(``300,000 rank^-0.85``, lognormal scatter); its pool count is 20x that (lognormal).
+
+Label. On the log2-views scale
+``z = intercept + category + subcategory + concept effects + user_sd * lat_u
++ tags_coef * (log1p(n_tags) - tags_center) + title_coef * (min(title_words, 8) - 3)
++ camera_title + video + geo (if geotagged) + hour_effect[UTC hour] + weekday_effect[UTC weekday]
++ trend_per_year * years since 2015-01-01 + groups_coef * log1p(n_groups)
++ member_coef * (log mean member_count - member_ref) (if in groups) + image_coef * appeal
++ N(0, noise_std)``,
+then ``views = max(2, round(2 ** min(z, z_max)))`` and ``label = round(log2(views), 2)``, so every
+label below 4 is log2 of a small integer. All coefficients are in :class:`LabelModel` and in
+ground_truth.json. The oracle predicts ``label(z - noise)``, the label of the noiseless score: the
+conditional median of the label, hence the best possible MAE.
+
+Images. Every post has a latent visual appeal ``appeal ~ N(0, 1)`` (its own stream); the label's
+``image_coef * appeal`` term counts for every post, even when its file is missing or broken (the
+real photo existed). With ``image_style="local"`` (the 2023 release, the default) each post gets a
+JPEG ``<prefix>/<Uid>/<Pid>.jpg`` under its release folder, listed in ``<prefix>_img_path.txt`` (the
+2023 name; ``<prefix>_img_filepath.txt`` keeps the 2019 URLs, which carry the photo ids the scraped
+tables are keyed by); with ``"url"`` (the 2019 release) only the URL list is written, no image. The
+category sets the subject (peaks, confetti, stripes, rings, a portrait, clouds, an animal, a plate,
+blocks, a screen, a pair) and the hue family, the subcategory and concept shift the hue; four
+quality scores ``appeal + N(0, 0.6)`` set brightness, contrast, saturation and sharpness (dull,
+grey and soft at low appeal; bright, vivid and crisp at high). Long side 128-256 px; landscape 55%,
+portrait 35%, square 10%; ~10% stored turned with an EXIF orientation (6, 8, some 3). 0.2% of the
+listed files are missing, 0.1% truncated, 0.1% an error page saved as .jpg, 0.05% empty. Each
+image's truth is in ``image_truth.csv`` (``image_truth_test.csv``) beside the release folder.
+
+Scrape. Group rows, one per (photo, group), are written for photos scraped ``ok``; 3% of photos
+were never scraped, 1% are ``not_found``, 0.5% ``failed`` (their true groups still shape the label).
+0.25% of group rows are repeated exactly and 0.25% are re-scraped with drifted counts, appended at
+the end of their chunk file. ``user_meta.csv`` covers 90% of users.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Literal
+
+from smp_spark.generate import release
+from smp_spark.generate.common import (
+    CONCEPT_TAGS,
+    DAY,
+    FULL_SCALE,
+    GROUPS_AT_FULL_SCALE,
+    MAX_GROUPS,
+    MAX_TAGS,
+    SCRAPE_CHUNK,
+    SCRAPE_START,
+    TEST_END,
+    TEST_EXISTING_USER_SHARE,
+    TRAIN_END,
+    TRAIN_START,
+    USERS_PER_POST,
+    VOCABULARY_SIZE,
+    WORLD_SEED,
+    _stream,
+)
+from smp_spark.generate.images import JPEG_QUALITY, KNOB_NOISE, ImagePlan, local_path, plan_images, write_images
+from smp_spark.generate.label import Effects, LabelModel, draw_effects, label_of, mean_member_count, score_components
+from smp_spark.generate.people import (
+    GEOACCURACY_WEIGHTS,
+    LOCAL_HOUR_PROFILE,
+    N_TIMEZONE_IDS,
+    OFFSET_WEIGHTS,
+    Groups,
+    Posts,
+    Users,
+    assign_ids,
+    assign_owners,
+    draw_concepts,
+    draw_geo,
+    draw_memberships,
+    draw_postdates,
+    draw_posts,
+    draw_tags,
+    draw_titles,
+    draw_users,
+    make_groups,
+)
+from smp_spark.generate.release import (
+    WRITE_CHUNK,
+    UserText,
+    user_texts,
+    write_json_list,
+    write_lines,
+    write_pid_values,
+    write_release,
+)
+from smp_spark.generate.scraped import write_scraped
+from smp_spark.generate.truth import GENERATOR_VERSION, ground_truth
+from smp_spark.generate.world import (
+    CATEGORY_COUNTS,
+    COMMON_TAGS,
+    GROUP_WORDS,
+    N_CONCEPTS,
+    SUBCATEGORIES,
+    World,
+    build_world,
+    synthetic_words,
+)
+
+__all__ = [
+    "CATEGORY_COUNTS",
+    "COMMON_TAGS",
+    "CONCEPT_TAGS",
+    "DAY",
+    "FULL_SCALE",
+    "GENERATOR_VERSION",
+    "GEOACCURACY_WEIGHTS",
+    "GROUPS_AT_FULL_SCALE",
+    "GROUP_WORDS",
+    "IMAGE_STYLES",
+    "JPEG_QUALITY",
+    "LOCAL_HOUR_PROFILE",
+    "MAX_GROUPS",
+    "MAX_TAGS",
+    "N_CONCEPTS",
+    "N_TIMEZONE_IDS",
+    "OFFSET_WEIGHTS",
+    "SCRAPE_CHUNK",
+    "SCRAPE_START",
+    "SUBCATEGORIES",
+    "TEST_END",
+    "TEST_EXISTING_USER_SHARE",
+    "TRAIN_END",
+    "TRAIN_START",
+    "USERS_PER_POST",
+    "VOCABULARY_SIZE",
+    "WORLD_SEED",
+    "WRITE_CHUNK",
+    "Effects",
+    "Groups",
+    "ImagePlan",
+    "LabelModel",
+    "Posts",
+    "UserText",
+    "Users",
+    "World",
+    "assign_ids",
+    "assign_owners",
+    "build_world",
+    "draw_concepts",
+    "draw_effects",
+    "draw_geo",
+    "draw_memberships",
+    "draw_postdates",
+    "draw_posts",
+    "draw_tags",
+    "draw_titles",
+    "draw_users",
+    "generate_dataset",
+    "ground_truth",
+    "label_of",
+    "local_path",
+    "make_groups",
+    "mean_member_count",
+    "plan_images",
+    "release",
+    "score_components",
+    "synthetic_words",
+    "user_texts",
+    "write_images",
+    "write_json_list",
+    "write_lines",
+    "write_pid_values",
+    "write_release",
+    "write_scraped",
+]
+
+IMAGE_STYLES = ("local", "url")
+
+
+def _clock(progress: bool) -> Callable[[str], None]:
+    started = time.time()
+
+    def step(name: str) -> None:
+        if progress:
+            print(f"  generate: {name:<28} {time.time() - started:6.1f}s", file=sys.stderr, flush=True)
+
+    return step
+
+
+def generate_dataset(
+    train_dir: str,
+    test_dir: str,
+    scraped_dir: str,
+    scraped_test_dir: str,
+    scale: int,
+    seed: int,
+    test_fraction: float,
+    description_dims: int,
+    progress: bool = False,
+    image_style: Literal["local", "url"] = "local",
+    image_workers: int | None = None,
+) -> dict:
+    """Write a training release (``scale`` posts), a test release and the scraped tables.
+
+    Also writes ``ground_truth.json`` and ``oracle_train.csv`` (each training post's noiseless
+    prediction) beside the training folder and ``test_labels_hidden.csv``
+    (``Pid,label``) beside the test folder, so ingesting either folder never sees them. With
+    ``image_style`` "local" every post gets a JPEG under its release folder (``image_workers``
+    processes; None: one per core at scale) and ``image_truth.csv`` / ``image_truth_test.csv``
+    sit beside the folders; "url" lists Flickr URLs instead. Returns the ground-truth dict.
+    """
+    if image_style not in IMAGE_STYLES:
+        raise ValueError(f"image_style must be one of {', '.join(IMAGE_STYLES)}, got {image_style!r}")
+    step = _clock(progress)
+    model = LabelModel()
+    world = build_world()
+    n_test = round(scale * test_fraction)
+    n_new_posts = n_test - round(n_test * TEST_EXISTING_USER_SHARE)
+    n_new_users = min(n_new_posts, max(1, round(n_new_posts / 2.5))) if n_new_posts else 0
+    users = draw_users(seed, max(1, round(scale * USERS_PER_POST)), n_new_users, world)
+    groups = make_groups(seed, scale)
+    posts = draw_posts(seed, users, world, groups, scale, n_test)
+    step("users, groups and posts")
+
+    effects = draw_effects(seed, world, model)
+    components = score_components(posts, users, groups, world, effects, model)
+    score = model.intercept + sum(components.values())
+    label = label_of(score + _stream(seed, "noise").normal(0, model.noise_std, posts.n), model)
+    oracle = label_of(score, model)
+    text = user_texts(seed, users, posts, description_dims)
+    step("labels and user fields")
+
+    test = slice(posts.n_train, posts.n)
+    train_folder, test_folder = Path(train_dir), Path(test_dir)
+    files = {"train": write_release(train_folder, "train", 0, scale, posts, world, text, label, image_style)}
+    step("training release")
+    files["test"] = write_release(test_folder, "test", scale, posts.n, posts, world, text, None, image_style)
+    write_pid_values(test_folder.parent / "test_labels_hidden.csv", posts.pid[test], label[test], "label")
+    step("test release")
+    scraped = write_scraped(
+        {"train": Path(scraped_dir), "test": Path(scraped_test_dir)}, seed, posts, users, groups, text
+    )
+    files["scraped"], files["scraped_test"] = scraped["train"], scraped["test"]
+    step("scraped tables")
+
+    images: dict = {"style": image_style, "image_coef": model.image_coef}
+    if image_style == "local":
+        releases = {
+            "train": (str(train_folder), 0, scale, train_folder.parent / "image_truth.csv"),
+            "test": (str(test_folder), scale, posts.n, test_folder.parent / "image_truth_test.csv"),
+        }
+        images |= {"quality_noise_std": KNOB_NOISE, "jpeg_quality": JPEG_QUALITY}
+        images |= write_images(releases, seed, posts, text.uid, world, image_workers, step)
+        images["bytes"] = sum(images[r]["bytes"] for r in releases)
+
+    settings = {"seed": seed, "scale": scale, "test_fraction": test_fraction, "description_dims": description_dims}
+    truth = ground_truth(
+        posts, users, groups, world, text, effects, model, components, label, oracle, settings, files, images
+    )
+    train = slice(0, posts.n_train)
+    write_pid_values(train_folder.parent / "oracle_train.csv", posts.pid[train], oracle[train], "oracle")
+    with open(train_folder.parent / "ground_truth.json", "w", encoding="utf-8") as f:
+        json.dump(truth, f, indent=2)
+        f.write("\n")
+    step("ground truth")
+    return truth

@@ -1,0 +1,225 @@
+"""The fixed world: the 11/77/668 category hierarchy, its names and the tag vocabulary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from smp_spark.generate.common import CONCEPT_TAGS, VOCABULARY_SIZE, WORLD_SEED, _stream
+
+# Posts per category in the real training set (seed-notebooks.md §1.5); "Whether" is the real spelling.
+CATEGORY_COUNTS = {
+    "Travel&Active&Sports": 55_069,
+    "Holiday&Celebrations": 47_822,
+    "Fashion": 39_090,
+    "Entertainment": 23_319,
+    "Social&People": 18_897,
+    "Whether&Season": 16_684,
+    "Animal": 16_414,
+    "Food": 14_032,
+    "Urban": 12_366,
+    "Electronics": 4_059,
+    "Family": 3_543,
+}
+N_CONCEPTS = 668
+
+# 77 subcategories, each with two real concept names; the other concepts get synthetic names.
+SUBCATEGORIES = {
+    "Travel&Active&Sports": {
+        "Travel": ("landmark", "backpack"),
+        "Beach": ("seashore", "sand"),
+        "Mountain": ("summit", "alps"),
+        "Hiking": ("trail", "trekking"),
+        "Cycling": ("bicycle", "peloton"),
+        "Running": ("marathon", "jogging"),
+        "Soccer": ("football", "stadium"),
+        "Skiing": ("snowboard", "slope"),
+        "Surfing": ("surfboard", "wave"),
+        "Motorsport": ("racecar", "rally"),
+        "Sailing": ("sailboat", "regatta"),
+        "Camping": ("tent", "campfire"),
+        "Roadtrip": ("highway", "roadsign"),
+    },
+    "Holiday&Celebrations": {
+        "Christmas": ("xmas", "ornament"),
+        "Halloween": ("pumpkin", "costume"),
+        "Wedding": ("bride", "bouquet"),
+        "Birthday": ("cake", "balloon"),
+        "Festival": ("carnival", "lantern"),
+        "Fireworks": ("firework", "sparkler"),
+        "Easter": ("easteregg", "bunny"),
+        "Parade": ("marchingband", "float"),
+    },
+    "Fashion": {
+        "Girls,Fashion": ("skirt", "dress"),
+        "Streetstyle": ("ootd", "sneakers"),
+        "Menswear": ("suit", "necktie"),
+        "Accessories": ("handbag", "jewelry"),
+        "Shoes": ("heels", "boots"),
+        "Makeup": ("lipstick", "eyeliner"),
+        "Cosplay": ("anime", "wig"),
+        "Runway": ("catwalk", "model"),
+    },
+    "Entertainment": {
+        "Music": ("rnb", "guitar"),
+        "Concert": ("livemusic", "stage"),
+        "Movie": ("cinema", "premiere"),
+        "Theater": ("musical", "actor"),
+        "Dance": ("ballet", "salsa"),
+        "Games": ("videogame", "arcade"),
+        "Comics": ("superhero", "comiccon"),
+        "Toys": ("lego", "figurine"),
+        "Circus": ("clown", "acrobat"),
+    },
+    "Social&People": {
+        "Portrait": ("headshot", "face"),
+        "Friends": ("friendship", "hug"),
+        "Party": ("nightclub", "dj"),
+        "Selfie": ("mirror", "smile"),
+        "Crowd": ("people", "street"),
+        "Protest": ("demonstration", "banner"),
+        "Work": ("office", "meeting"),
+    },
+    "Whether&Season": {
+        "Raining": ("puddle", "umbrella"),
+        "Snow": ("snowman", "blizzard"),
+        "Autumn": ("leaves", "foliage"),
+        "Spring": ("blossom", "tulip"),
+        "Summer": ("sunshine", "heatwave"),
+        "Sunset": ("dusk", "goldenhour"),
+        "Clouds": ("cumulus", "storm"),
+    },
+    "Animal": {
+        "Dogs": ("puppy", "labrador"),
+        "Cats": ("kitten", "tabby"),
+        "Birds": ("heron", "owl"),
+        "Insects": ("butterfly", "bee"),
+        "Wildlife": ("deer", "fox"),
+        "Horses": ("pony", "stallion"),
+        "Fish": ("aquarium", "koi"),
+    },
+    "Food": {
+        "Dessert": ("cupcake", "icecream"),
+        "Drinks": ("cocktail", "beer"),
+        "Restaurant": ("dinner", "chef"),
+        "Fruit": ("strawberry", "apple"),
+        "Baking": ("bread", "cookies"),
+        "Coffee": ("latte", "espresso"),
+    },
+    "Urban": {
+        "StreetArt": ("wallporn", "graffiti"),
+        "Architecture": ("facade", "skyscraper"),
+        "Night": ("neon", "streetlight"),
+        "Transport": ("tram", "subway"),
+        "Bridges": ("suspension", "arch"),
+        "Skyline": ("cityscape", "rooftop"),
+    },
+    "Electronics": {
+        "Gadgets": ("smartphone", "drone"),
+        "Cameras": ("dslr", "lens"),
+        "Computers": ("laptop", "keyboard"),
+    },
+    "Family": {"Kids": ("toddler", "playground"), "Baby": ("newborn", "stroller"), "Parents": ("mom", "dad")},
+}
+
+COMMON_TAGS = (
+    "2015 2016 nature travel canon nikon sony bw blackandwhite sky city street portrait landscape "
+    "night light water summer winter spring autumn people art photography color sunset beach "
+    "architecture flower green blue red white black family friends food music party love festival "
+    "snow clouds sea park tree trees iphone instagram square squareformat sun bridge river lake "
+    "mountain dog cat bird animal urban building reflection macro closeup old vintage film"
+).split()
+
+GROUP_WORDS = (
+    "Flickr Addicts Photography Nature Black White Street Urban Cats Dogs Macro Landscape Best "
+    "Beautiful World Travel Canon Nikon Sony Portrait Sky Clouds Sunset Art Color Light Shadow "
+    "Birds Flowers Night City Architecture Europe Asia America Photos Pictures Lovers Club Group "
+    "Images Amazing Fantastic Creative Minimal Abstract Film Vintage Music Fashion Food Family"
+).split()
+
+
+_ONSETS = "b c d f g h j k l m n p r s t v w z br ch dr gr sh st tr pl kl".split()
+_VOWELS = "a e i o u ai ea ou".split()
+_CODAS = ["", "n", "r", "s", "l", "m", "k", "t"]
+_SYLLABLES = np.array([o + v + c for o in _ONSETS for v in _VOWELS for c in _CODAS])
+
+
+def synthetic_words(rng: np.random.Generator, n: int, exclude: set[str]) -> list[str]:
+    """``n`` distinct pronounceable lowercase words of 2-3 syllables, none of them in ``exclude``."""
+    words: list[str] = []
+    seen = set(exclude)
+    while len(words) < n:
+        k = 2 * (n - len(words)) + 64
+        parts = _SYLLABLES[rng.integers(0, len(_SYLLABLES), (k, 3))]
+        third = np.where(rng.random(k) < 0.5, parts[:, 2], "")
+        for word in np.char.add(np.char.add(parts[:, 0], parts[:, 1]), third).tolist():
+            if word not in seen:
+                seen.add(word)
+                words.append(word)
+                if len(words) == n:
+                    break
+    return words
+
+
+@dataclass(frozen=True)
+class World:
+    categories: list[str]
+    subcategories: list[str]
+    sub_category: np.ndarray  # category index of each subcategory
+    concepts: list[str]
+    concept_sub: np.ndarray  # subcategory index of each concept
+    concept_prob: np.ndarray
+    vocabulary: list[str]  # tag words, most frequent first
+    concept_tags: np.ndarray  # (concepts, CONCEPT_TAGS) vocabulary ids; column 0 is the concept's name
+
+
+def _concepts_per_subcategory(shares: np.ndarray, sub_category: np.ndarray) -> np.ndarray:
+    """Split the 668 concepts over subcategories: at least 4 each, the rest by category share."""
+    per_sub = shares[sub_category] / np.bincount(sub_category)[sub_category]
+    extra = (N_CONCEPTS - 4 * len(sub_category)) * per_sub / per_sub.sum()
+    counts = 4 + np.floor(extra).astype(int)
+    largest_remainders = np.argsort(-(extra - np.floor(extra)), kind="stable")
+    counts[largest_remainders[: N_CONCEPTS - counts.sum()]] += 1
+    return counts
+
+
+def build_world() -> World:
+    """Category hierarchy (11/77/668), concept frequencies and the tag vocabulary; seed-independent."""
+    rng = _stream(WORLD_SEED, "world")
+    categories = list(CATEGORY_COUNTS)
+    shares = np.array(list(CATEGORY_COUNTS.values()), float)
+    shares /= shares.sum()
+    subcategories, sub_category, real_concepts = [], [], []
+    for c, category in enumerate(categories):
+        for sub, names in SUBCATEGORIES[category].items():
+            subcategories.append(sub)
+            sub_category.append(c)
+            real_concepts.append(names)
+    sub_category = np.array(sub_category)
+    counts = _concepts_per_subcategory(shares, sub_category)
+
+    reserved = {w for names in real_concepts for w in names} | set(COMMON_TAGS)
+    fillers = iter(synthetic_words(rng, int(counts.sum()) - 2 * len(counts), reserved))
+    concepts, concept_sub = [], []
+    for s, (names, n) in enumerate(zip(real_concepts, counts)):
+        concepts += list(names) + [next(fillers) for _ in range(n - 2)]
+        concept_sub += [s] * n
+    concept_sub = np.array(concept_sub)
+
+    # Zipf-like concept frequencies within each category, in a random order of its concepts.
+    concept_cat = sub_category[concept_sub]
+    concept_prob = np.zeros(len(concepts))
+    for c in range(len(categories)):
+        members = rng.permutation(np.flatnonzero(concept_cat == c))
+        weights = 1.0 / np.arange(1, len(members) + 1) ** 0.9
+        concept_prob[members] = shares[c] * weights / weights.sum()
+
+    # Vocabulary ranked by frequency: common tags first, then concept names spread among synthetic words.
+    tail = [c for c in concepts if c not in COMMON_TAGS]
+    tail += synthetic_words(rng, VOCABULARY_SIZE - len(COMMON_TAGS) - len(tail), set(COMMON_TAGS) | set(tail))
+    vocabulary = COMMON_TAGS + [tail[i] for i in rng.permutation(len(tail))]
+    word_id = {w: i for i, w in enumerate(vocabulary)}
+    tied = rng.integers(200, 20_000, (len(concepts), CONCEPT_TAGS - 1))
+    concept_tags = np.column_stack([[word_id[c] for c in concepts], tied])
+    return World(categories, subcategories, sub_category, concepts, concept_sub, concept_prob, vocabulary, concept_tags)
