@@ -189,10 +189,11 @@ def train_catboost(spark: SparkSession, config: Config, data: ModelInput, out_di
         thread_count=slot_count(spark),
         verbose=0,
     )
-    model = CatBoostRegressor(**params)
+    # CatBoost's own training logs go beside the model, not into the working folder
+    os.makedirs(out_dir, exist_ok=True)
+    model = CatBoostRegressor(**params, train_dir=os.path.join(out_dir, "catboost_info"))
     model.fit(Pool(x, y), eval_set=Pool(x_valid, y_valid))
     native = os.path.join(out_dir, "catboost_model.cbm")
-    os.makedirs(out_dir, exist_ok=True)
     model.save_model(native)
     importances = dict(zip(data.slot_names, map(float, model.get_feature_importance())))
     return TrainedModel(
