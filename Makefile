@@ -14,10 +14,10 @@ SETUP_STAMP := $(VENV)/.smp-setup
 # a profile with "cluster" in its name runs the Spark jobs through spark-submit (scripts/submit.sh)
 RUN    ?= $(if $(findstring cluster,$(CONF)),SMP_PYTHON=$(PY) scripts/submit.sh,$(PY))
 
-.PHONY: setup data scrape ingest embeddings features ablation train-lightgbm train-xgboost train-catboost train-fusion evaluate score train-all demo test lint check-stack clean-lake help cluster-up cluster-down cluster-status
+.PHONY: setup data scrape ingest embeddings features ablation train-lightgbm train-xgboost train-catboost train-fusion train-ensemble evaluate score train-all demo test lint check-stack clean-lake help cluster-up cluster-down cluster-status
 
 help:
-	@echo "make train-all [SCALE=n] | demo | setup | data [SCALE=n] | scrape | ingest | embeddings | features | train-lightgbm | train-xgboost | train-catboost | train-fusion | evaluate | test | lint"
+	@echo "make train-all [SCALE=n] | demo | setup | data [SCALE=n] | scrape | ingest | embeddings | features | train-lightgbm | train-xgboost | train-catboost | train-fusion | train-ensemble | evaluate | test | lint"
 	@echo "   CONF=profile ARGS='--set key=value ...'"
 
 setup: $(SETUP_STAMP)
@@ -66,6 +66,10 @@ train-fusion: setup
 train-catboost: setup
 	$(RUN) jobs/train_catboost.py $(JOB_ARGS)
 
+# a blend of the trained models, weights fitted on the valid split only
+train-ensemble: setup
+	$(RUN) jobs/train_ensemble.py $(JOB_ARGS)
+
 evaluate: setup
 	$(RUN) jobs/evaluate.py $(JOB_ARGS)
 
@@ -85,7 +89,7 @@ demo: setup
 	$(PY) jobs/train_all.py --conf conf/demo.yaml $(ARGS)
 
 test: setup
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=20 tests
 
 lint: setup
 	$(VENV)/bin/ruff check smp_spark jobs tests benchmarks notebooks

@@ -15,14 +15,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from pyspark.sql import functions as F  # noqa: E402
 
 from smp_spark.cli import run_job  # noqa: E402
-from smp_spark.evaluate import metrics  # noqa: E402
-from smp_spark.score import SCORES, score_folder, write_submission  # noqa: E402
+from smp_spark.metrics import metrics  # noqa: E402
+from smp_spark.models.ensemble import NAME as ENSEMBLE  # noqa: E402
+from smp_spark.models.registry import MODELS  # noqa: E402
+from smp_spark.score import SCORES, fallback_prediction, score_folder, submission_rows, write_submission  # noqa: E402
 
 
 def add_args(parser):
     parser.add_argument("--input", help="test-release folder (default: paths.raw_test)")
     parser.add_argument("--scraped", help="its scraped tables (default: paths.scraped_test)")
-    parser.add_argument("--model", default="lightgbm", choices=["lightgbm", "xgboost", "catboost", "fusion"])
+    parser.add_argument("--model", default="lightgbm", choices=[*MODELS, ENSEMBLE])
     parser.add_argument("--submission", help="submission JSON path (default: <reports>/submission_<model>.json)")
 
 
@@ -30,8 +32,14 @@ def main(config, args, spark):
     folder = args.input or config.path("raw_test")
     predictions, version = score_folder(spark, config, folder, args.scraped or config.path("scraped_test"), args.model)
     path = args.submission or os.path.join(config.path("reports"), f"submission_{args.model}.json")
-    count = write_submission(predictions, path)
-    print(f"{count} posts scored by {args.model} (gold v{version}) -> {config.table(SCORES)}; submission {path}")
+    fallback = fallback_prediction(spark, config, version)
+    counts = write_submission(submission_rows(spark, config, folder, predictions, fallback), path)
+    print(f"{counts['model']} posts scored by {args.model} (gold v{version}) -> {config.table(SCORES)}")
+    print(
+        f"submission {path}: {counts['model'] + counts['fallback']} posts in the release's record order; "
+        f"{counts['fallback']} quarantined posts got the fallback prediction {fallback:.4f} (training median)"
+        + (f"; {counts['no Pid']} records with no readable Pid could not be listed" if counts["no Pid"] else "")
+    )
     hidden = os.path.join(os.path.dirname(folder.rstrip("/")), "test_labels_hidden.csv")
     if os.path.exists(hidden):
         labels = (

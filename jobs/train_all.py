@@ -31,6 +31,7 @@ STAGES = [
     ("xgboost.spark", "train_xgboost.py"),
     ("CatBoost (single node)", "train_catboost.py"),
     ("Horovod fusion net", "train_fusion.py"),
+    ("ensemble (valid-split blend)", "train_ensemble.py"),
     ("evaluate + report", "evaluate.py"),
 ]
 

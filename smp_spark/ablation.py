@@ -1,8 +1,11 @@
-"""The modality ablation: the same model trained on tabular features only, + text, + image, and all
-three, on one gold version, so a user sees what each modality is worth.
+"""The ablations: the same model trained on tabular features only, + text, + image, all three, and
+all three without the social-network (group) features, on one gold version, so a user sees what
+each modality is worth and what the post-hoc scraped group data adds (the research's one ablation:
+for real SMPD those tables were scraped years after the posts).
 
-Each run trains with ``train.modalities`` set (the trees then take no text or image feature, the
-fusion net builds no tower for a switched-off vector), keeps its model under
+Each run trains with ``train.modalities`` (the trees then take no text or image feature, the
+fusion net builds no tower for a switched-off vector) and ``features.families`` set; it keeps its
+model under
 ``<models>/ablation/<model>/<modalities>/gold_v<N>`` and its metrics in ``gold/ablation`` (model,
 modalities, split, n, MAE, RMSE, SRC). The main models and ``gold/model_predictions`` are not
 touched; the evaluation report shows the table when it exists.
@@ -19,17 +22,34 @@ from pyspark.sql import functions as F
 
 from smp_spark import catalog
 from smp_spark.config import Config
-from smp_spark.evaluate import metrics
 from smp_spark.lake import read_table, sync_table
+from smp_spark.metrics import metrics
 from smp_spark.models.dataset import model_input
-from smp_spark.models.run import TRAINERS
+from smp_spark.models.registry import model
 
-SETS = (("tabular",), ("tabular", "text"), ("tabular", "image"), ("tabular", "text", "image"))
+ALL = ("tabular", "text", "image")
+NO_SOCIAL = "social"
+# (modalities, a family left out or None)
+SETS = (("tabular",), ("tabular", "text"), ("tabular", "image"), ALL, (*ALL, f"-{NO_SOCIAL}"))
 MODELS = ("lightgbm", "fusion")
 
 
-def label(modalities: tuple[str, ...]) -> str:
-    return "+".join(modalities)
+def label(inputs: tuple[str, ...]) -> str:
+    """``("tabular", "text")`` -> ``tabular+text``; a ``-family`` entry reads ``..., without family``."""
+    kept = "+".join(i for i in inputs if not i.startswith("-"))
+    dropped = [i[1:] for i in inputs if i.startswith("-")]
+    return kept + "".join(f", without {d}" for d in dropped)
+
+
+def ablated(config: Config, inputs: tuple[str, ...]) -> Config:
+    """``config`` with ``train.modalities`` and ``features.families`` set for one ablation run."""
+    modalities = [i for i in inputs if not i.startswith("-")]
+    families = [f for f in config.features.families if f"-{f}" not in inputs]
+    return replace(
+        config,
+        train=replace(config.train, modalities=modalities),
+        features=replace(config.features, families=families),
+    )
 
 
 def run_ablation(
@@ -37,18 +57,17 @@ def run_ablation(
 ) -> list[dict]:
     """Train every model of ``models`` on every modality set of ``sets`` (the latest gold version);
     write their metrics to ``gold/ablation`` and return them."""
-    from smp_spark.models.fusion import with_embeddings
-
     rows = []
     for name in models:
         for modalities in sets:
             started = time.time()
-            cfg = replace(config, train=replace(config.train, modalities=list(modalities)))
-            data = model_input(spark, with_embeddings(cfg) if name == "fusion" else cfg)
+            cfg = ablated(config, modalities)
+            kind = model(name)
+            data = model_input(spark, kind.input_config(cfg))
             out_dir = os.path.join(
-                config.path("models"), "ablation", name, label(modalities), f"gold_v{data.gold_version}"
+                config.path("models"), "ablation", name, "_".join(modalities), f"gold_v{data.gold_version}"
             )
-            trained = TRAINERS[name](spark, cfg, data, out_dir)
+            trained = kind.train(spark, cfg, data, out_dir)
             scored = trained.predictions.withColumn("model", F.lit(name))
             for row in metrics(scored):
                 rows.append({**row, "modalities": label(modalities), "gold_version": data.gold_version})
@@ -78,7 +97,7 @@ def ablation_markdown(spark: SparkSession, config: Config, gold_versions: set[in
         return []
     cells = {(r["model"], r["modalities"], r["split"]): r for r in found}
     lines = [
-        "## Modality ablation",
+        "## Ablations: modalities, and the social-network (group) features",
         "",
         "The same model trained on each set of inputs (`make ablation`); gold version "
         + ", ".join(str(v) for v in sorted({r["gold_version"] for r in found}))
@@ -87,12 +106,12 @@ def ablation_markdown(spark: SparkSession, config: Config, gold_versions: set[in
         "| model | inputs | valid MAE | valid SRC | test MAE | test SRC |",
         "|---|---|---|---|---|---|",
     ]
-    for model in sorted({r["model"] for r in found}):
+    for name in sorted({r["model"] for r in found}):
         for modalities in map(label, SETS):
-            valid, test = cells.get((model, modalities, "valid")), cells.get((model, modalities, "test"))
+            valid, test = cells.get((name, modalities, "valid")), cells.get((name, modalities, "test"))
             if valid and test:
                 lines.append(
-                    f"| {model} | {modalities} | {valid['mae']:.4f} | {valid['src']:.4f} "
+                    f"| {name} | {modalities} | {valid['mae']:.4f} | {valid['src']:.4f} "
                     f"| {test['mae']:.4f} | {test['src']:.4f} |"
                 )
     return lines

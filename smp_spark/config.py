@@ -20,7 +20,13 @@ from smp_spark.errors import ConfigError
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONF_DIR = PROJECT_ROOT / "conf"
 DEFAULT_PROFILE = "local"
-MODALITIES = ("tabular", "text", "image")  # train.modalities: which inputs a model sees (ablations)
+Modality = Literal["tabular", "text", "image"]  # train.modalities: which inputs a model sees (ablations)
+MODALITIES: tuple[str, ...] = typing.get_args(Modality)
+Protocol = Literal["chronological", "seed"]
+Precision = Literal["auto", "float32", "bfloat16"]
+# features.families: the feature families of smp_spark/features/registry.py a build makes and a model takes
+FamilyName = Literal["time", "geo", "text", "user", "social", "category", "image", "embedding"]
+FAMILY_NAMES: tuple[str, ...] = typing.get_args(FamilyName)
 
 
 @dataclass
@@ -62,13 +68,16 @@ class IngestConfig:
 
 @dataclass
 class FeaturesConfig:
-    protocol: str = "chronological"  # or "seed": the research's random split (leaky, for comparison)
+    protocol: Protocol = "chronological"  # or "seed": a random split like the research's (leaky, for comparison)
+    # the families built into gold and taken by the models; drop one for an ablation (e.g. without "social")
+    families: list[FamilyName] = field(default_factory=lambda: list(FAMILY_NAMES))
     train_fraction: float = 0.8
     valid_fraction: float = 0.1
     split_seed: int = 42
     tfidf_vocab: int = 2000  # most frequent 1-2 grams kept per text
     tfidf_min_df: float = 5.0  # a gram must appear in this many training posts
     svd_components: int = 20
+    text_embedding_pca_components: int = 20  # PCA of the sentence vector for the trees (the research: 600 GloVe dims)
     encoding_folds: int = 5  # out-of-fold target encoding of the category levels
     encoding_smoothing: float = 20.0
     encoding_seed: int = 2020
@@ -76,12 +85,12 @@ class FeaturesConfig:
     embedding_batch_size: int = 32
     # "auto": bfloat16 where the CPU has native bf16 (AVX512-BF16/AMX; 1.8x faster, cosine to float32
     # >= 0.9999 measured), float32 elsewhere; or force "float32" / "bfloat16"
-    embedding_precision: str = "auto"
+    embedding_precision: Precision = "auto"
     image_embeddings: bool = True  # EfficientNet-Lite0 class scores + colour stats of each image (cached stage)
     image_resolution: int = 128  # pixels the image model runs at (its native 224 is slower; README: measured)
     image_batch_size: int = 16  # 16 measured fastest end to end at 128 px (benchmarks/image_model_speed.py)
     # float32: this CPU's bf16 (AVX512-BF16, no AMX) makes the convolutions slower; "auto" as for text
-    image_precision: str = "float32"
+    image_precision: Precision = "float32"
     image_pca_components: int = 16  # PCA of the class scores, fitted on the training split, for the trees
 
 
@@ -89,7 +98,7 @@ class FeaturesConfig:
 class TrainConfig:
     seed: int = 2020
     use_embeddings: bool = False  # feed the raw text and image embeddings to the trees too (slower)
-    modalities: list[str] = field(default_factory=lambda: list(MODALITIES))  # inputs the models see
+    modalities: list[Modality] = field(default_factory=lambda: list(MODALITIES))  # inputs the models see
     learning_rate: float = 0.03  # the research's settings
     num_leaves: int = 64
     max_depth: int = 8
@@ -108,9 +117,10 @@ class FusionConfig:
     epochs: int = 100  # an upper bound: early stopping on the valid MAE ends training
     batch_size: int = 512  # the global batch: each of N Horovod processes takes batch_size / N rows a step
     learning_rate: float = 0.001  # Adam
-    early_stopping_patience: int = 8  # epochs without a better valid MAE before training stops
-    lr_patience: int = 3  # ReduceLROnPlateau on the valid MAE
+    early_stopping_patience: int = 11  # epochs without a better valid MAE before training stops (the research's)
+    lr_patience: int = 3  # ReduceLROnPlateau on the valid loss (MSE), as the research
     lr_factor: float = 0.2
+    min_lr: float = 1e-6
     missing_indicators: bool = True  # a 0/1 input per numeric slot that has nulls in the training split
     shuffle_rows: int = 4096  # Petastorm's shuffling buffer, in rows per process
     seed: int = 2020
@@ -294,23 +304,19 @@ def _validate(config: Config) -> None:
     if config.data.description_dims < 1:
         raise ConfigError("config key 'data.description_dims' must be at least 1")
     f = config.features
-    if f.protocol not in ("chronological", "seed"):
-        raise ConfigError(f"config key 'features.protocol' must be chronological or seed, got '{f.protocol}'")
-    for key in ("embedding_precision", "image_precision"):
-        if getattr(f, key) not in ("auto", "float32", "bfloat16"):
-            raise ConfigError(f"config key 'features.{key}' must be auto, float32 or bfloat16, got '{getattr(f, key)}'")
+    if not f.families or len(set(f.families)) != len(f.families):
+        raise ConfigError(f"config key 'features.families' takes a non-empty list without repeats, got {f.families}")
     if not (0 < f.train_fraction and 0 <= f.valid_fraction and f.train_fraction + f.valid_fraction < 1):
         raise ConfigError("config keys 'features.train_fraction' + 'features.valid_fraction' must leave a test split")
     if f.image_resolution < 32 or f.image_resolution % 32:  # the model's stride-2 padding needs it
         raise ConfigError(f"config key 'features.image_resolution' must be a multiple of 32, got {f.image_resolution}")
-    if f.image_batch_size < 1 or f.image_pca_components < 1:
-        raise ConfigError("config keys 'features.image_batch_size' and 'features.image_pca_components' must be >= 1")
-    unknown = [m for m in config.train.modalities if m not in MODALITIES]
-    if unknown or not config.train.modalities:
+    if f.image_batch_size < 1 or f.image_pca_components < 1 or f.text_embedding_pca_components < 1:
         raise ConfigError(
-            f"config key 'train.modalities' takes a non-empty list of {', '.join(MODALITIES)}, "
-            f"got {config.train.modalities}"
+            "config keys 'features.image_batch_size', 'features.image_pca_components' and "
+            "'features.text_embedding_pca_components' must be >= 1"
         )
+    if not config.train.modalities:
+        raise ConfigError(f"config key 'train.modalities' takes a non-empty list of {', '.join(MODALITIES)}")
     if f.encoding_folds < 2:
         raise ConfigError("config key 'features.encoding_folds' must be at least 2")
     if config.ingest.min_postdate >= config.ingest.max_postdate:

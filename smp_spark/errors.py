@@ -13,3 +13,7 @@ class ConfigError(SmpError):
 
 class InputError(SmpError):
     """A whole input file cannot be used; the message names the file and the fix."""
+
+
+class EvaluationError(SmpError):
+    """Predictions cannot be evaluated as they are (e.g. null or NaN predictions)."""

@@ -41,6 +41,7 @@ def sync_table(
         DeltaTable.forPath(spark, path)
         .alias("t")
         .merge(source.alias("s"), on)
+        .withSchemaEvolution()  # a column added in a later release (e.g. quarantine Pid) joins old tables
         .whenMatchedUpdateAll(condition=f"t.{ROW_HASH} <> s.{ROW_HASH}")
         .whenNotMatchedInsertAll()
         .whenNotMatchedBySourceDelete(condition=delete_condition)

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from pyspark.sql import DataFrame  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 
-from smp_spark.evaluate import MEDIAN_BASELINE, ORACLE  # noqa: E402
+from smp_spark.metrics import MEDIAN_BASELINE, ORACLE  # noqa: E402
 
 SPLITS = ["train", "valid", "test"]
 

@@ -20,8 +20,9 @@ def tracking_uri(config: Config) -> str:
 
 
 @contextlib.contextmanager
-def training_run(config: Config, name: str, gold_version: int, manifest: list[dict]):
-    """An MLflow run tagged with the model name and the gold table version it read."""
+def training_run(config: Config, name: str, gold_version: int, manifest: list[dict], protocol: str):
+    """An MLflow run tagged with the model name, the gold table version it read and that version's
+    split protocol (read from the gold commit by the caller)."""
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri(config))
@@ -32,7 +33,7 @@ def training_run(config: Config, name: str, gold_version: int, manifest: list[di
                 "model": name,
                 "gold_table": config.table("gold/features"),
                 "gold_version": str(gold_version),
-                "split_protocol": config.features.protocol,
+                "split_protocol": protocol,
             }
         )
         mlflow.log_param("gold_version", gold_version)

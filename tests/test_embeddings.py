@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 from pyspark.sql import functions as F
 
 from smp_spark.features.embeddings import DIMENSIONS, cleaned_text, encode, update_embeddings
+from tests.open_tables import assert_opens_elsewhere
 
 
 def test_cleaned_text_drops_urls_noise_tags_and_punctuation(spark):
@@ -25,6 +27,9 @@ def test_embeddings_are_computed_once_and_match_the_model(spark, tmp_path):
     assert sorted(rows) == [1, 2, 3, 4] and all(v.shape == (DIMENSIONS,) for v in rows.values())
     np.testing.assert_allclose(rows[3], encode(["a cat cat pet"], 8)[0], rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(rows[1], rows[2])
+    # the table opens in another engine (delta-rs) with the same vectors, stored as float32 arrays
+    elsewhere = assert_opens_elsewhere(spark, table, ["Pid"], sample=None)
+    assert elsewhere.schema.field("embedding").type == pa.list_(pa.float32())
     assert update_embeddings(spark, posts, table, batch_size=8)["texts_encoded"] == 0  # a rerun encodes nothing
     changed = posts.withColumn("Title", F.when(F.col("Pid") == 3, F.lit("a dog")).otherwise(F.col("Title")))
     assert update_embeddings(spark, changed, table, batch_size=8)["texts_encoded"] == 1

@@ -146,9 +146,11 @@ def _features(df):
 
 
 def _same(a, b) -> bool:
-    """Equal, with floats (and vector entries) equal up to summation order (1e-9 relative)."""
-    if hasattr(a, "toArray"):
-        return all(_same(x, y) for x, y in zip(a.toArray().tolist(), b.toArray().tolist()))
+    """Equal, with floats equal up to summation order (1e-9 relative) and the entries of vectors,
+    stored as float32 arrays, up to two float32 steps or 1e-12 (a last-bit difference in the double
+    before rounding can round to a neighbouring float32)."""
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(x == pytest.approx(y, rel=2.4e-7, abs=1e-12) for x, y in zip(a, b))
     if isinstance(a, float) and isinstance(b, float):
         return a == pytest.approx(b, rel=1e-9, abs=1e-12)
     return a == b
@@ -192,7 +194,43 @@ def test_write_gold_makes_a_new_version_with_manifest_and_state(spark, generated
     for version in (0, 1):
         assert {r.name for r in manifest.filter(F.col("gold_version") == version).collect()} == names
     reread = read_state(spark, cfg, 1)
-    assert reread["text"].stages and reread["category"].indexer.stages and reread["time"] is None
+    assert reread["text"].tfidf.stages and reread["category"].indexer.stages and reread["time"] is None
+    _crash_at_every_point_of_a_gold_write(spark, cfg, df, state, feature_specs(generated_lake))
+
+
+def _crash_at_every_point_of_a_gold_write(spark, cfg, df, state, specs):
+    """A build killed anywhere in write_gold never leaves a visible gold version without its whole
+    state and manifest, and the next build succeeds (the crash is raised in-process at the same
+    points a SIGKILL would hit: write_gold runs no cleanup, so the files left are the same)."""
+    import os
+
+    from smp_spark.faults import Crashed
+    from smp_spark.features.gold import read_manifest, read_state
+    from smp_spark.models.dataset import model_input
+
+    def whole(version):
+        assert table_version(spark, cfg.table(GOLD)) == version
+        assert read_manifest(spark, cfg, version).count() == len(specs)
+        reread = read_state(spark, cfg, version)
+        assert reread["text"].tfidf.stages and reread["category"].encodings.count() > 0
+        assert model_input(spark, cfg).gold_version == version
+
+    os.environ["SMP_CRASH_MODE"] = "raise"
+    try:
+        for point in ("gold:state-partly-written", "gold:state-written", "gold:manifest-written"):
+            os.environ["SMP_CRASH_AT"] = point
+            with pytest.raises(Crashed):
+                write_gold(spark, cfg, df, state, specs)
+            whole(1)  # the crashed version 2 is not visible; version 1 still is, whole
+        os.environ["SMP_CRASH_AT"] = "gold:committed"
+        with pytest.raises(Crashed):
+            write_gold(spark, cfg, df, state, specs)
+        whole(2)  # committed last: everything it needs was written before
+    finally:
+        os.environ.pop("SMP_CRASH_AT", None)
+        os.environ.pop("SMP_CRASH_MODE", None)
+    assert write_gold(spark, cfg, df, state, specs) == 3
+    whole(3)
 
 
 def test_training_rows_ignore_valid_and_test_images(spark, generated_lake, gold):
@@ -222,3 +260,43 @@ def test_training_rows_ignore_valid_and_test_images(spark, generated_lake, gold)
     assert not _differing_columns(changed.filter(train), first.filter(train))
     moved = _differing_columns(changed.filter(~train), first.filter(~train))
     assert {"image_pca", "image_brightness", "image_width", "image_aspect_ratio"} <= moved
+
+
+def test_training_rows_ignore_valid_and_test_text_and_categories(spark, generated_lake, gold):
+    """Every fitted text and category state (TF-IDF + PCA, indices, frequencies, target encodings)
+    sees the training split only: rewriting every valid/test post's title, tags, category,
+    subcategory, concept and text embedding moves no training row's feature, and does move theirs."""
+    inputs, first = gold
+    splits = first.select("Pid", "split")
+    later = F.col("split") != "train"
+
+    def rewrite(column, value):
+        return F.when(later, value).otherwise(F.col(column))
+
+    posts = (
+        inputs["bronze/posts"]
+        .join(splits, "Pid")
+        .withColumns(
+            {
+                "Title": rewrite("Title", F.concat(F.lit("zebra quasar "), F.col("Title"), F.lit(" zebra"))),
+                "Alltags": rewrite("Alltags", F.lit("zebra quasar nebula")),
+                "Category": rewrite("Category", F.lit("Unseen")),
+                "Subcategory": rewrite("Subcategory", F.lit("Unseen sub")),
+                "Concept": rewrite("Concept", F.lit("unseen concept")),
+            }
+        )
+        .drop("split")
+    )
+    changed_inputs = {**inputs, "bronze/posts": posts}
+    if "gold/text_embeddings" in inputs:
+        changed_inputs["gold/text_embeddings"] = (
+            inputs["gold/text_embeddings"]
+            .join(splits, "Pid")
+            .withColumn("embedding", rewrite("embedding", F.transform("embedding", lambda x: -x)))
+            .drop("split")
+        )
+    changed, _ = build_gold(changed_inputs, generated_lake)
+    train = F.col("split") == "train"
+    assert not _differing_columns(changed.filter(train), first.filter(train))
+    moved = _differing_columns(changed.filter(~train), first.filter(~train))
+    assert {"title_svd", "tags_svd", "tag_count", "category_idx", "category_te", "concept_freq"} <= moved

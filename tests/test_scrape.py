@@ -25,6 +25,7 @@ from smp_spark.scrape.flickr import scrape_group, scrape_owner, scrape_photo
 from smp_spark.scrape.inputs import Photo, photos_from_bronze, photos_from_file, release_files
 from smp_spark.scrape.run import ScrapeSummary, scrape
 from tests.fake_flickr import FakeFlickr
+from tests.open_tables import assert_opens_elsewhere
 
 PROJECT = Path(__file__).resolve().parents[1]
 KEY = "k3y-9f8e7d6c5b4a-SECRET"
@@ -249,6 +250,8 @@ def test_job_scrapes_commits_and_exports_without_leaking_the_key(spark, tmp_path
         "g4": ("failed", None, None),
     }
     assert all(n == 1 for g, n in fake.calls_to(GROUP_INFO).items() if g != "g4")  # once per group, not per photo
+    for table in (store.PHOTOS, store.GROUPS):  # both open in another engine (delta-rs) as Spark reads them
+        assert_opens_elsewhere(spark, cfg.table(table), [store.KEYS[table]], sample=None)
 
     export = tmp_path / "export"
     status = {r["imgid"]: r["status"] for r in read_csv(export / FILES["photo_status"])}

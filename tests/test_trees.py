@@ -5,14 +5,17 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import pyarrow.compute as pc
 import pytest
 import scipy.stats
 from pyspark.ml.functions import vector_to_array
 from pyspark.sql import functions as F
 
+from smp_spark import catalog
 from smp_spark.evaluate import MEDIAN_BASELINE, evaluate_all, metrics
 from smp_spark.models.dataset import model_input
 from smp_spark.models.run import train_and_record
+from tests.open_tables import assert_opens_elsewhere
 
 
 def _sample(spark, cfg, trained, n=300):
@@ -61,6 +64,10 @@ def test_xgboost_spark_beats_the_median_and_its_native_model_agrees(spark, gold_
     booster = xgboost.Booster(model_file=trained.native_path)
     native = booster.inplace_predict(x, missing=np.nan, iteration_range=(0, booster.best_iteration + 1))
     np.testing.assert_allclose(native, spark_pred, rtol=1e-5, atol=1e-5)
+    # the recorded predictions open in another engine (delta-rs) as Spark reads them
+    table = catalog.MODEL_PREDICTIONS
+    written = assert_opens_elsewhere(spark, gold_lake.table(table.name), table.keys, sample=None)
+    assert written.filter(pc.equal(written["model"], "xgboost")).num_rows == trained.predictions.count()
 
 
 def test_catboost_beats_the_median_and_its_native_model_agrees(spark, gold_lake, median_valid_mae):
@@ -70,9 +77,13 @@ def test_catboost_beats_the_median_and_its_native_model_agrees(spark, gold_lake,
     valid = next(r for r in scores if r["split"] == "valid")
     assert valid["mae"] < 0.9 * median_valid_mae
     x, spark_pred = _sample(spark, gold_lake, trained)
+    from smp_spark.models.trees import catboost_frame
+
     model = catboost.CatBoostRegressor()
     model.load_model(trained.native_path)
-    np.testing.assert_allclose(model.predict(x), spark_pred, rtol=1e-6, atol=1e-6)
+    cats = model_input(spark, gold_lake).categorical_slots
+    assert cats and sorted(model.get_cat_feature_indices()) == sorted(cats)  # native categorical features
+    np.testing.assert_allclose(model.predict(catboost_frame(x, cats)), spark_pred, rtol=1e-6, atol=1e-6)
 
 
 def test_spearman_in_spark_equals_scipy_with_ties(spark):
@@ -94,8 +105,23 @@ def test_evaluate_reports_every_model_and_is_repeatable(spark, gold_lake):
     first, page = evaluate_all(spark, gold_lake)
     second, _ = evaluate_all(spark, gold_lake)
     assert first == second
-    models = {r["model"] for r in first}
-    assert MEDIAN_BASELINE in models and "oracle (generator)" in models
+    # the baselines' values, computed here with numpy / pandas from the gold labels and the oracle file
+    import pandas as pd
+
+    gold = spark.read.format("delta").load(gold_lake.table("gold/features")).select("Pid", "split", "label")
+    frame = gold.toPandas()  # 3,000 test posts
+    median = np.median(frame.loc[frame.split == "train", "label"])
+    oracle = pd.read_csv(os.path.join(os.path.dirname(gold_lake.path("raw")), "oracle_train.csv"))
+    frame = frame.merge(oracle, on="Pid")
+    got = {(r["model"], r["split"]): r for r in first}
+    for split in ("train", "valid", "test"):
+        part = frame[frame.split == split]
+        expected_median = np.abs(part.label - median).mean()
+        assert got[(MEDIAN_BASELINE, split)]["mae"] == pytest.approx(expected_median, abs=0.02)
+        assert got[("oracle (generator)", split)]["mae"] == pytest.approx(np.abs(part.label - part.oracle).mean())
+        assert got[("oracle (generator)", split)]["src"] == pytest.approx(
+            scipy.stats.spearmanr(part.label, part.oracle).statistic, abs=1e-9
+        )
     folder = os.path.dirname(page)
     for png in ("models.png", "predicted_vs_actual.png", "error_by_category.png"):
         assert os.path.getsize(os.path.join(folder, png)) > 1000
@@ -132,6 +158,10 @@ def test_scoring_a_test_release_writes_one_prediction_per_post(spark, gold_lake,
     assert {r["post_id"] for r in document["result"]} == {f"post{p}" for p in test_pids}
     again, _ = score_folder(spark, gold_lake, gold_lake.path("raw_test"), gold_lake.path("scraped_test"), "xgboost")
     assert {r.Pid: r.prediction for r in again.collect()} == scored  # a rerun gives the same scores
+    # every table scoring writes opens in another engine (delta-rs) as Spark reads it
+    assert_opens_elsewhere(spark, gold_lake.table(catalog.SCORES.name), catalog.SCORES.keys, sample=None)
+    for table in (*catalog.BRONZE, catalog.IMAGE_EMBEDDINGS):
+        assert_opens_elsewhere(spark, batch.table(table.name), table.keys)
 
 
 def test_the_modality_ablation_trains_each_input_set_and_reports_it(spark, gold_lake):
@@ -151,6 +181,7 @@ def test_the_modality_ablation_trains_each_input_set_and_reports_it(spark, gold_
     assert {(r["modalities"], r["split"]) for r in rows} >= {
         (m, s) for m in ("tabular", "tabular+image") for s in ("valid", "test")
     }
+    assert_opens_elsewhere(spark, gold_lake.table(catalog.ABLATION.name), catalog.ABLATION.keys, sample=None)
     lines = ablation_markdown(spark, gold_lake, {rows[0]["gold_version"]})
     assert any(line.startswith("| lightgbm | tabular |") for line in lines)
     assert any(line.startswith("| lightgbm | tabular+image |") for line in lines)

@@ -4,7 +4,8 @@ Two halves, so the scoring job can reuse the second on new posts:
 - :func:`fit_feature_state`: what each family learns from the training split (TF-IDF + PCA,
   category indices and encodings, the image PCA);
 - :func:`add_features`: every family's features for a set of posts, given that state.
-Both loop over :data:`smp_spark.features.registry.FAMILIES`.
+Both loop over the families of :data:`smp_spark.features.registry.FAMILIES` that
+``features.families`` switches on.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from pyspark.sql import DataFrame
 
 from smp_spark import catalog
 from smp_spark.config import Config
+from smp_spark.errors import InputError
 from smp_spark.features.family import Inputs
-from smp_spark.features.registry import FAMILIES, feature_specs
+from smp_spark.features.registry import active_families, feature_specs
 from smp_spark.features.split import chronological_split, research_split
 from smp_spark.ingest.bronze import USER_COLUMNS as BRONZE_USER_COLUMNS
 
 KEY_COLUMNS = ["Pid", "Uid", "Postdate", "split", "label"]
-USER_COLUMNS = [*BRONZE_USER_COLUMNS, "contacts_count", "public_groups_count"]  # + the scraped user stats
+SCRAPED_USER_COLUMNS = ["contacts_count", "public_groups_count"]  # keyed by user alone, from bronze/users
 FeatureState = dict[str, Any]  # family name -> what it fitted (None when it fits nothing)
 
 
@@ -34,12 +36,19 @@ def with_split(posts: DataFrame, config: Config) -> DataFrame:
 
 
 def join_users(posts: DataFrame, users: DataFrame) -> DataFrame:
-    return posts.join(users.select("Uid", *USER_COLUMNS), "Uid", "left")
+    """Posts (with their own point-in-time profile columns) joined to the scraped user statistics."""
+    missing = [c for c in BRONZE_USER_COLUMNS if c not in posts.columns]
+    if missing:
+        raise InputError(
+            f"bronze/posts has no {missing[0]} column: the lake was ingested before posts kept their own "
+            "user profile; rerun jobs/ingest.py (make ingest)"
+        )
+    return posts.join(users.select("Uid", *SCRAPED_USER_COLUMNS), "Uid", "left")
 
 
 def fit_feature_state(rows: DataFrame, inputs: Inputs, config: Config) -> FeatureState:
     """Each family's fit on the training split of ``rows`` (posts with ``split`` and ``label``)."""
-    return {family.name: family.fit(rows, inputs, config) for family in FAMILIES}
+    return {family.name: family.fit(rows, inputs, config) for family in active_families(config)}
 
 
 def add_features(rows: DataFrame, inputs: Inputs, state: FeatureState, config: Config) -> DataFrame:
@@ -49,7 +58,7 @@ def add_features(rows: DataFrame, inputs: Inputs, state: FeatureState, config: C
     Returns the gold columns: ``Pid, Uid, Postdate, split, label`` and the manifest's features.
     """
     out = rows
-    for family in FAMILIES:
+    for family in active_families(config):
         out = family.apply(out, inputs, state[family.name], config)
     return out.select(*KEY_COLUMNS, *[spec.name for spec in feature_specs(config)])
 

@@ -124,6 +124,10 @@ def apply_encodings(posts: DataFrame, encodings: DataFrame, folds: int, seed: in
 class CategoryState:
     indexer: PipelineModel  # the fitted StringIndexer
     encodings: DataFrame  # fit_encodings' table
+    # the encoding settings it was fitted with: scoring applies these, whatever its config says
+    folds: int
+    seed: int
+    smoothing: float
 
 
 class CategoryFamily(FeatureFamily):
@@ -137,20 +141,26 @@ class CategoryFamily(FeatureFamily):
     def fit(self, rows, inputs, config):
         f = config.features
         indexer = Pipeline(stages=[category_indexer()]).fit(rows.filter(F.col("split") == TRAIN))
-        return CategoryState(indexer, fit_encodings(rows, f.encoding_folds, f.encoding_seed))
+        encodings = fit_encodings(rows, f.encoding_folds, f.encoding_seed)
+        return CategoryState(indexer, encodings, f.encoding_folds, f.encoding_seed, f.encoding_smoothing)
 
     def apply(self, rows, inputs, state, config):
-        f = config.features
         out = state.indexer.transform(rows).withColumns({s.name: F.col(s.name).cast("int") for s in INDEX_SPECS})
-        return apply_encodings(out, state.encodings, f.encoding_folds, f.encoding_seed, f.encoding_smoothing)
+        return apply_encodings(out, state.encodings, state.folds, state.seed, state.smoothing)
 
     def save(self, state, path):
         state.indexer.write().overwrite().save(f"{path}/indexer")
         state.encodings.write.format("delta").mode("overwrite").save(f"{path}/encodings")
+        settings = [(state.folds, state.seed, float(state.smoothing))]
+        frame = state.encodings.sparkSession.createDataFrame(settings, "folds int, seed long, smoothing double")
+        frame.coalesce(1).write.mode("overwrite").json(f"{path}/settings")
 
     def load(self, spark, path):
         encodings = spark.read.format("delta").load(f"{path}/encodings")
-        return CategoryState(PipelineModel.load(f"{path}/indexer"), encodings)
+        settings = spark.read.schema("folds int, seed long, smoothing double").json(f"{path}/settings").first()
+        return CategoryState(
+            PipelineModel.load(f"{path}/indexer"), encodings, settings["folds"], settings["seed"], settings["smoothing"]
+        )
 
     @staticmethod
     def vocabularies(state: CategoryState) -> dict[str, int]:

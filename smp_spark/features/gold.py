@@ -9,12 +9,13 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from smp_spark import catalog
-from smp_spark.config import Config
+from smp_spark.config import FAMILY_NAMES, Config
 from smp_spark.errors import InputError
+from smp_spark.faults import crash_point
 from smp_spark.features.build import FeatureState
 from smp_spark.features.family import Inputs
 from smp_spark.features.manifest import FeatureSpec, manifest_frame
-from smp_spark.features.registry import FAMILIES, input_tables
+from smp_spark.features.registry import active_families, input_tables
 from smp_spark.lake import read_table, sync_table, table_version
 
 GOLD = catalog.FEATURES.name
@@ -85,11 +86,17 @@ def write_gold(
     path = config.table(GOLD)
     version = next_version(spark, path)
     root = state_path(config, version)
-    for family in FAMILIES:
+    for i, family in enumerate(active_families(config)):
         family.save(state[family.name], f"{root}/{family.name}")
+        if i == 0:
+            crash_point("gold:state-partly-written")
+    crash_point("gold:state-written")
     manifest = manifest_frame(spark, specs, gold.columns).withColumn("gold_version", F.lit(version))
     sync_table(spark, manifest, config.table(MANIFEST), ["gold_version", "name"], scope={"gold_version": str(version)})
-    metadata = json.dumps({"protocol": config.features.protocol, "features": len(specs)})
+    crash_point("gold:manifest-written")
+    metadata = json.dumps(
+        {"protocol": config.features.protocol, "families": config.features.families, "features": len(specs)}
+    )
     (
         gold.write.format("delta")
         .mode("overwrite")
@@ -97,15 +104,44 @@ def write_gold(
         .option("userMetadata", metadata)
         .save(path)
     )
+    crash_point("gold:committed")
     written = table_version(spark, path)
     if written != version:  # another writer committed in between: the state is under the wrong name
         raise InputError(f"{path} moved to version {written} while this build wrote version {version}: rerun it")
     return version
 
 
+PROTOCOL_NOTES = {
+    "seed": " (a random split stratified by Category with a hashed Pid draw, like the research's but not "
+    "its exact rows; leaky, for comparison only)",
+}
+
+
+def gold_metadata(spark: SparkSession, config: Config, gold_version: int) -> dict:
+    """The user metadata a gold version was committed with (``protocol``, ``features``); empty when
+    its commit is no longer in the Delta log (log retention)."""
+    history = DeltaTable.forPath(spark, config.table(GOLD)).history()
+    found = history.filter(F.col("version") == gold_version).select("userMetadata").first()
+    return json.loads(found[0]) if found and found[0] else {}
+
+
+def gold_protocol(spark: SparkSession, config: Config, gold_version: int) -> str:
+    """The split protocol a gold version was built with, from its own commit (never the current
+    config): ``chronological``, ``seed``, or ``unknown`` when the commit no longer says."""
+    return gold_metadata(spark, config, gold_version).get("protocol", "unknown")
+
+
 def read_state(spark: SparkSession, config: Config, gold_version: int) -> FeatureState:
+    """The state of every family ``config`` switches on (use :func:`gold_families` for the ones a
+    gold version was built with)."""
     root = state_path(config, gold_version)
-    return {family.name: family.load(spark, f"{root}/{family.name}") for family in FAMILIES}
+    return {family.name: family.load(spark, f"{root}/{family.name}") for family in active_families(config)}
+
+
+def gold_families(spark: SparkSession, config: Config, gold_version: int) -> list[str]:
+    """The feature families a gold version was built with (from its commit; every family for a
+    version committed before gold recorded them)."""
+    return list(gold_metadata(spark, config, gold_version).get("families", FAMILY_NAMES))
 
 
 def read_manifest(spark: SparkSession, config: Config, gold_version: int) -> DataFrame:

@@ -8,8 +8,7 @@ gives ``has_image`` 0 and null for the rest.
 
 from __future__ import annotations
 
-from pyspark.ml.feature import PCA, PCAModel
-from pyspark.ml.functions import array_to_vector, vector_to_array
+from pyspark.ml.feature import PCAModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -17,8 +16,7 @@ from smp_spark import catalog
 from smp_spark.features.family import FeatureFamily
 from smp_spark.features.image_embeddings import STATS
 from smp_spark.features.manifest import CATEGORICAL, NUMERIC, VECTOR, FeatureSpec
-from smp_spark.features.split import TRAIN
-from smp_spark.ingest.files import is_dir
+from smp_spark.features.vector_pca import fit_vector_pca, load_pca, project, save_pca
 
 FORMATS = ("jpeg", "png", "gif", "webp", "bmp", "tiff", "mpo")  # image_format index; others -> len(FORMATS)
 SOURCE = "bronze/images"
@@ -73,16 +71,6 @@ def image_metadata(rows: DataFrame, images: DataFrame) -> DataFrame:
     )
 
 
-def fit_pca(rows: DataFrame, embeddings: DataFrame, components: int) -> PCAModel | None:
-    """PCA of the class scores of the training split's images (None when it has none, e.g. a
-    release of URLs). Window: training split only."""
-    train = rows.filter(F.col("split") == TRAIN).select("Pid")
-    vectors = embeddings.join(train, "Pid", "left_semi").select(array_to_vector("class_scores").alias("_scores"))
-    if vectors.limit(1).count() == 0:
-        return None
-    return PCA(k=components, inputCol="_scores", outputCol="_pca").fit(vectors)
-
-
 def image_content(rows: DataFrame, embeddings: DataFrame, pca: PCAModel | None) -> DataFrame:
     """Input: rows (``Pid``), ``gold/image_embeddings``, a fitted PCA. Output: ``image_<stat>`` for
     each colour statistic and ``image_pca`` (array<float>); null for a post without a scored
@@ -91,10 +79,8 @@ def image_content(rows: DataFrame, embeddings: DataFrame, pca: PCAModel | None) 
         nulls = {f"image_{s}": F.lit(None).cast("double") for s in STATS}
         return rows.withColumns({**nulls, PCA_SPEC.name: F.lit(None).cast("array<float>")})
     scored = embeddings.join(rows.select("Pid"), "Pid", "left_semi")
-    projected = pca.transform(scored.withColumn("_scores", array_to_vector("class_scores"))).select(
-        "Pid",
-        *[F.col(s).cast("double").alias(f"image_{s}") for s in STATS],
-        vector_to_array("_pca", "float32").alias(PCA_SPEC.name),
+    projected = project(scored, "class_scores", pca, PCA_SPEC.name, keep=list(STATS)).select(
+        "Pid", *[F.col(s).cast("double").alias(f"image_{s}") for s in STATS], PCA_SPEC.name
     )
     return rows.join(projected, "Pid", "left")
 
@@ -112,7 +98,8 @@ class ImageFamily(FeatureFamily):
     def fit(self, rows, inputs, config):
         if not config.features.image_embeddings:
             return None
-        return fit_pca(rows, inputs[catalog.IMAGE_EMBEDDINGS.name], config.features.image_pca_components)
+        embeddings = inputs[catalog.IMAGE_EMBEDDINGS.name]
+        return fit_vector_pca(rows, embeddings, "class_scores", config.features.image_pca_components)
 
     def apply(self, rows, inputs, state, config):
         out = image_metadata(rows, inputs[catalog.IMAGES.name])
@@ -121,8 +108,7 @@ class ImageFamily(FeatureFamily):
         return image_content(out, inputs[catalog.IMAGE_EMBEDDINGS.name], state)
 
     def save(self, state, path):
-        if state is not None:
-            state.write().overwrite().save(path)
+        save_pca(state, path)
 
     def load(self, spark, path):
-        return PCAModel.load(path) if is_dir(spark, path) else None
+        return load_pca(spark, path)

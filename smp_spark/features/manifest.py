@@ -15,7 +15,10 @@ Modality = Literal["tabular", "text", "image"]  # what train.modalities switches
 @dataclass(frozen=True)
 class FeatureSpec:
     name: str
-    kind: Kind  # numeric | categorical (an integer index; the trees declare it) | vector
+    # numeric | categorical (an integer index; the trees declare it) | vector: a fixed-width
+    # array<float> column (never a Spark ML vector, a udt other engines cannot read), turned into
+    # model slots <name>_0, <name>_1, ... by smp_spark.models.dataset.assemble
+    kind: Kind
     family: str  # time | text | embedding | category | user | social | geo | image
     source: str  # the bronze columns it is computed from
     window: str = "the post itself"  # which rows it may read: its time window

@@ -33,15 +33,20 @@ FAMILIES: list[FeatureFamily] = [
 ALL_SPECS: list[FeatureSpec] = [spec for family in FAMILIES for spec in family.specs(Config())]
 
 
+def active_families(config: Config) -> list[FeatureFamily]:
+    """The families ``features.families`` switches on, in build order."""
+    return [family for family in FAMILIES if family.name in config.features.families]
+
+
 def feature_specs(config: Config) -> list[FeatureSpec]:
     """The features a gold build under ``config`` produces, family by family (the manifest)."""
-    return [spec for family in FAMILIES for spec in family.specs(config)]
+    return [spec for family in active_families(config) for spec in family.specs(config)]
 
 
 def input_tables(config: Config) -> list[catalog.Table]:
-    """Every table the families read under ``config``, each once."""
+    """Every table the switched-on families read under ``config``, each once."""
     seen: dict[str, catalog.Table] = {}
-    for family in FAMILIES:
+    for family in active_families(config):
         for table in family.tables(config):
             seen.setdefault(table.name, table)
     return list(seen.values())

@@ -1,15 +1,26 @@
-"""Text features: lengths and counts, and TF-IDF of 1-2 grams reduced by PCA (Spark ML)."""
+"""Text features: lengths and counts, and TF-IDF of 1-2 grams reduced by PCA (Spark ML).
+
+The PCA projections are stored as ``array<float>``, never as Spark ML vectors: a vector is a
+``udt`` column, which is not in the Delta protocol, so no other engine (delta-rs, DuckDB, Polars)
+could open the gold table. The models turn arrays back into vectors
+(:func:`smp_spark.models.dataset.assemble`).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pyspark.ml import Pipeline, PipelineModel
-from pyspark.ml.feature import IDF, PCA, CountVectorizer, NGram, RegexTokenizer, SQLTransformer
+from pyspark.ml.feature import IDF, PCA, CountVectorizer, NGram, PCAModel, RegexTokenizer, SQLTransformer
+from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from smp_spark import catalog
 from smp_spark.features.family import FeatureFamily
 from smp_spark.features.manifest import NUMERIC, VECTOR, FeatureSpec
 from smp_spark.features.split import TRAIN
+from smp_spark.features.vector_pca import fit_vector_pca, load_pca, project, save_pca
 
 STAT_SPECS = [
     FeatureSpec("title_len", NUMERIC, "text", "Title", modality="text"),
@@ -19,6 +30,14 @@ STAT_SPECS = [
     FeatureSpec("is_video", NUMERIC, "text", "Mediatype"),
 ]
 TEXTS = {"title": "Title", "tags": "Alltags"}  # feature prefix -> bronze column
+EMBEDDING_PCA_SPEC = FeatureSpec(
+    "text_embedding_pca",
+    VECTOR,
+    "text",
+    "text_embeddings.embedding",
+    "PCA fitted on the training split's sentence vectors",
+    "text",
+)
 SVD_SPECS = [
     FeatureSpec(f"{prefix}_svd", VECTOR, "text", column, "TF-IDF and PCA fitted on the training split", "text")
     for prefix, column in TEXTS.items()
@@ -52,8 +71,9 @@ def tfidf_pipeline(vocab_size: int, min_df: float, components: int) -> Pipeline:
     """Per text (Title, Alltags): lower-cased word tokens, their bigrams, TF-IDF over the
     ``vocab_size`` most frequent 1-2 grams, and PCA to ``components`` dimensions.
 
-    Input: ``Title``, ``Alltags``. Output: ``title_svd``, ``tags_svd`` (vectors).
-    Window: fitted on the rows it is given; ``build_features`` gives it the training split only.
+    Input: ``Title``, ``Alltags``. Output: ``title_svd``, ``tags_svd`` (Spark ML vectors, which
+    :func:`apply_tfidf` turns into arrays). Window: fitted on the rows it is given;
+    ``build_features`` gives it the training split only.
     """
     stages = []
     for prefix, column in TEXTS.items():
@@ -76,29 +96,53 @@ def tfidf_pipeline(vocab_size: int, min_df: float, components: int) -> Pipeline:
 
 
 def apply_tfidf(model: PipelineModel, posts: DataFrame) -> DataFrame:
-    """``title_svd`` and ``tags_svd`` for every post, from a fitted :func:`tfidf_pipeline`."""
+    """``title_svd`` and ``tags_svd`` (``array<float>``, ``features.svd_components`` long) for every
+    post, from a fitted :func:`tfidf_pipeline`: its PCA output rounded to float32."""
     out = model.transform(posts)
+    out = out.withColumns({f"{prefix}_svd": vector_to_array(f"{prefix}_svd", "float32") for prefix in TEXTS})
     return out.drop(*[c for c in out.columns if c.startswith(("_title_", "_tags_"))])
 
 
+@dataclass
+class TextState:
+    tfidf: PipelineModel  # TF-IDF + PCA of Title and Alltags
+    embedding_pca: PCAModel | None  # PCA of the sentence vectors (None without the text stage)
+
+
 class TextFamily(FeatureFamily):
-    """Lengths and counts, and the TF-IDF + PCA vectors (fitted on the training split)."""
+    """Lengths and counts, the TF-IDF + PCA vectors and a PCA of the sentence vector (each fitted
+    on the training split)."""
 
     name = "text"
 
     def specs(self, config):
-        return [*STAT_SPECS, *SVD_SPECS]
+        return [*STAT_SPECS, *SVD_SPECS, *([EMBEDDING_PCA_SPEC] if config.features.text_embeddings else [])]
+
+    def tables(self, config):
+        return [catalog.TEXT_EMBEDDINGS] if config.features.text_embeddings else []
 
     def fit(self, rows, inputs, config):
         f = config.features
         train = rows.filter(F.col("split") == TRAIN)
-        return tfidf_pipeline(f.tfidf_vocab, f.tfidf_min_df, f.svd_components).fit(train)
+        tfidf = tfidf_pipeline(f.tfidf_vocab, f.tfidf_min_df, f.svd_components).fit(train)
+        if not f.text_embeddings:
+            return TextState(tfidf, None)
+        embeddings = inputs[catalog.TEXT_EMBEDDINGS.name]
+        return TextState(tfidf, fit_vector_pca(rows, embeddings, "embedding", f.text_embedding_pca_components))
 
     def apply(self, rows, inputs, state, config):
-        return apply_tfidf(state, text_stats(rows))
+        out = apply_tfidf(state.tfidf, text_stats(rows))
+        if not config.features.text_embeddings:
+            return out
+        if state.embedding_pca is None:
+            return out.withColumn(EMBEDDING_PCA_SPEC.name, F.lit(None).cast("array<float>"))
+        embeddings = inputs[catalog.TEXT_EMBEDDINGS.name].join(rows.select("Pid"), "Pid", "left_semi")
+        projected = project(embeddings, "embedding", state.embedding_pca, EMBEDDING_PCA_SPEC.name)
+        return out.join(projected, "Pid", "left")
 
     def save(self, state, path):
-        state.write().overwrite().save(path)
+        state.tfidf.write().overwrite().save(f"{path}/tfidf")
+        save_pca(state.embedding_pca, f"{path}/embedding_pca")
 
     def load(self, spark, path):
-        return PipelineModel.load(path)
+        return TextState(PipelineModel.load(f"{path}/tfidf"), load_pca(spark, f"{path}/embedding_pca"))

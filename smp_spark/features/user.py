@@ -9,14 +9,15 @@ from smp_spark.features.family import FeatureFamily
 from smp_spark.features.manifest import CATEGORICAL, NUMERIC, FeatureSpec
 from smp_spark.features.split import TRAIN
 
+PROFILE_WINDOW = "the post's own user record (point in time)"
 PROFILE_SPECS = [
-    FeatureSpec("photo_count_log", NUMERIC, "user", "users.photo_count", "crawl-time snapshot"),
-    FeatureSpec("ispro", CATEGORICAL, "user", "users.ispro"),
-    FeatureSpec("canbuypro", CATEGORICAL, "user", "users.canbuypro"),
-    FeatureSpec("timezone_offset", NUMERIC, "user", "users.timezone_offset"),
-    FeatureSpec("timezone_id", CATEGORICAL, "user", "users.timezone_id"),
-    FeatureSpec("user_description_nonzero", NUMERIC, "user", "users.user_description"),
-    FeatureSpec("has_location_description", NUMERIC, "user", "users.location_description"),
+    FeatureSpec("photo_count_log", NUMERIC, "user", "posts.photo_count", PROFILE_WINDOW),
+    FeatureSpec("ispro", CATEGORICAL, "user", "posts.ispro", PROFILE_WINDOW),
+    FeatureSpec("canbuypro", CATEGORICAL, "user", "posts.canbuypro", PROFILE_WINDOW),
+    FeatureSpec("timezone_offset", NUMERIC, "user", "posts.timezone_offset", PROFILE_WINDOW),
+    FeatureSpec("timezone_id", CATEGORICAL, "user", "posts.timezone_id", PROFILE_WINDOW),
+    FeatureSpec("user_description_nonzero", NUMERIC, "user", "posts.user_description", PROFILE_WINDOW),
+    FeatureSpec("has_location_description", NUMERIC, "user", "posts.location_description", PROFILE_WINDOW),
 ]
 HISTORY_WINDOW = "the user's posts strictly before this one (labels: training split only)"
 HISTORY_SPECS = [
@@ -29,13 +30,13 @@ HISTORY_SPECS = [
 
 
 def user_profile(posts: DataFrame) -> DataFrame:
-    """Profile fields of the post's user (joined from ``bronze/users`` before this call).
+    """Profile fields of the post's user, from the post's own user record (point in time).
 
     Input: ``photo_count``, ``ispro``, ``canbuypro``, ``timezone_offset``, ``timezone_id``,
     ``user_description``, ``location_description``. Output: ``photo_count_log`` = log1p,
     ``ispro``, ``canbuypro``, ``timezone_offset``, ``timezone_id`` (an integer, null when not
     numeric), ``user_description_nonzero`` (share of non-zero values; SMPD zero-fills unknown
-    users), ``has_location_description``. Window: the user's profile as crawled.
+    users), ``has_location_description``. Window: the user record of this post (never a later post's).
     """
     description = F.col("user_description")
     return posts.withColumns(

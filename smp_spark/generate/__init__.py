@@ -23,13 +23,19 @@ the scraped ``user_meta.csv``. The user effect ``user_sd * lat_u`` is constant o
 so a user's earlier labels predict it: honest user-history features help, while the observable
 proxies explain only part of it.
 
-Posts. Training posts fall uniformly on the days of 2015-01-01..2016-04-30 UTC, test posts on
-2016-05-01..2016-06-30; the hour follows a local-time daily profile shifted by the user's UTC
-offset. The concept is the user's home concept with probability 0.4, else drawn from the global
-concept distribution (11 categories at the real SMPD shares, Zipf-like concepts within each).
-Tags: ``min(60, Poisson(rate_u))`` draws, 25% from the concept's 8 tied tags, the rest Zipf-like
-from a 50,000-word vocabulary, duplicates dropped. 12% of posts carry coordinates near the user's
-home. Pid follows post time (with a 2-day jitter); the Flickr photo id follows post time exactly.
+Posts. Training posts fall on the days of 2015-03-01..2016-02-29 in China time (UTC+8, the real
+split's window: 2015-02-28 16:00 UTC onwards) with a daily volume rising as ``exp(1.6 t)`` over the
+year (about 4.5x, as the real monthly volume); test posts fall uniformly on the two months after.
+The hour follows a local-time daily profile shifted by the user's UTC offset. The concept is the
+user's home concept with probability 0.4, else drawn from the global concept distribution (11
+categories at the official SMPD shares, Zipf-like concepts within each). Tags:
+``Poisson(rate_u)`` draws with ``rate_u = max(4, LogNormal(log 18, 1.0))`` (0.5% of users never
+tag), 25% from the concept's 8 tied tags, the rest Zipf-like from a 50,000-word vocabulary,
+duplicates dropped, at most 75 (real SMPD: median 16, mean 21.1, max 75). Titles: 3% empty, 10%
+camera defaults, else ``1 + round(LogNormal(log 3, 0.75))`` words (at most 40), 35% of them plain
+English words. 12% of posts carry coordinates near the user's home. Pid follows post time (with a
+2-day jitter); the Flickr photo id follows post time exactly. docs/data.md §5 holds these against
+real SMPD.
 
 Groups. A post joins groups with probability ``sigmoid(-1.7 + 1.3 g_u)`` (about 25%); then
 ``min(800, round(LogNormal(log 5 + 0.3 g_u, 1.45)))`` Zipf-like draws over the groups (about 30,000 at
@@ -38,7 +44,7 @@ Groups. A post joins groups with probability ``sigmoid(-1.7 + 1.3 g_u)`` (about 
 
 Label. On the log2-views scale
 ``z = intercept + category + subcategory + concept effects + user_sd * lat_u
-+ tags_coef * (log1p(n_tags) - tags_center) + title_coef * (min(title_words, 8) - 3)
++ tags_coef * (log1p(n_tags) - tags_center) + title_coef * (min(title_words, 8) - title_center)
 + camera_title + video + geo (if geotagged) + hour_effect[UTC hour] + weekday_effect[UTC weekday]
 + trend_per_year * years since 2015-01-01 + groups_coef * log1p(n_groups)
 + member_coef * (log mean member_count - member_ref) (if in groups) + image_coef * appeal

@@ -10,9 +10,12 @@ import numpy as np
 WORLD_SEED = 20150101  # names of categories, concepts and tags: fixed across data seeds
 
 DAY = 86_400
-TRAIN_START = 1_420_070_400  # 2015-01-01 00:00 UTC
-TRAIN_END = 1_462_060_800  # 2016-05-01: the training release covers 16 months
-TEST_END = 1_467_331_200  # 2016-07-01: the test release covers the two months after
+# The real SMPD training split runs from 2015-03-01 to 2016-03-01 in China time (UTC+8): its
+# first Postdate is 2015-02-28 16:00:00 UTC and its test posts start on 2016-02-29 (docs/data.md §5).
+TRAIN_START = 1_425_139_200  # 2015-02-28 16:00 UTC = 2015-03-01 00:00 UTC+8
+TRAIN_END = 1_456_761_600  # 2016-02-29 16:00 UTC: the training release covers 12 months (366 days)
+TEST_END = 1_462_032_000  # 2016-04-30 16:00 UTC: the test release covers the two months after
+VOLUME_GROWTH = 1.6  # training posts per day grow as exp(1.6 t) over the year: ~4.5x, as in real SMPD
 SCRAPE_START = np.datetime64("2023-09-04T08:00:00", "s")
 
 USERS_PER_POST = 70_000 / 486_000  # SMPD: ~70K users for ~486K posts
@@ -21,7 +24,7 @@ VOCABULARY_SIZE = 50_000
 CONCEPT_TAGS = 8  # tags tied to each concept: its own name plus 7 vocabulary words
 GROUPS_AT_FULL_SCALE = 30_000
 FULL_SCALE = 680_000
-MAX_TAGS = 60
+MAX_TAGS = 75  # Flickr's limit; the real maximum tag count
 MAX_GROUPS = 800
 SCRAPE_CHUNK = 50_000  # posts per group_meta file, as the research scraped them
 

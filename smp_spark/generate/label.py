@@ -21,8 +21,9 @@ class LabelModel:
     subcategory_sd: float = 0.3
     concept_sd: float = 0.65
     tags_coef: float = 0.4  # per unit of log1p(tag count)
-    tags_center: float = 2.2
+    tags_center: float = 2.8  # about the mean log1p(tag count): the text term stays centred
     title_coef: float = 0.05  # per title word, up to 8 words
+    title_center: float = 4.0  # about the mean of min(title words, 8)
     camera_title: float = -0.3  # default camera titles such as "IMG_1234"
     video: float = -0.4
     geo: float = 0.4
@@ -80,7 +81,7 @@ def score_components(
         "user": model.user_sd * users.latent[posts.owner],
         "text": (
             model.tags_coef * (np.log1p(posts.n_tags) - model.tags_center)
-            + model.title_coef * (np.minimum(posts.title_words, 8) - 3)
+            + model.title_coef * (np.minimum(posts.title_words, 8) - model.title_center)
             + model.camera_title * posts.camera_title
             + model.video * posts.is_video
         ),

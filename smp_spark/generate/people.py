@@ -18,6 +18,7 @@ from smp_spark.generate.common import (
     TRAIN_END,
     TRAIN_START,
     VOCABULARY_SIZE,
+    VOLUME_GROWTH,
     WORLD_SEED,
     _draw,
     _first_per_row,
@@ -37,6 +38,17 @@ LOCAL_HOUR_PROFILE = np.array(
 # Users per UTC offset (relative weights); offsets not listed get weight 0.3.
 OFFSET_WEIGHTS = {-8: 12, -7: 4, -6: 6, -5: 12, -4: 2, -3: 3, 0: 10, 1: 20, 2: 6, 3: 2, 5: 1, 8: 6, 9: 4, 10: 3}
 N_TIMEZONE_IDS = 91
+# Tags per post: a per-user Poisson rate, lognormal across users, capped at MAX_TAGS; a few users
+# never tag. Real SMPD (spaces + 1): median 16, mean 21.1, max 75; 0.7% of posts count 1.
+TAG_RATE, TAG_SPREAD, TAG_FLOOR, TAGLESS_USERS = 18.0, 1.0, 4.0, 0.005
+# Written titles: word count 1 + LogNormal(log median, spread), capped; a share of plain words.
+TITLE_WORDS_MEDIAN, TITLE_WORDS_SPREAD, MAX_TITLE_WORDS, TITLE_PLAIN_SHARE = 3.0, 0.75, 40, 0.35
+PLAIN_TITLE_WORDS = (
+    "the a of and in at on to with my from for by new old first last day night morning evening light "
+    "view walk time little big home house garden park road street river lake beach sea bridge church "
+    "tower market city town village spring summer autumn winter snow rain sun sky blue red green white "
+    "black our friends family love happy best great beautiful before after under over near"
+).split()
 GEOACCURACY_WEIGHTS = np.array([0.5, 0.5, 2, 1, 1, 3, 1, 2, 2, 3, 8, 5, 6, 8, 12, 45])  # levels 1..16
 
 # ------------------------------------------------------------------------------------------------
@@ -80,7 +92,11 @@ def draw_users(seed: int, n_train: int, n_new: int, world: World) -> Users:
     latent = rng.standard_normal(n)
     activity = np.exp(2.0 * (0.2 * latent + 0.98 * rng.standard_normal(n)))
     group_habit = 0.45 * latent + 0.89 * rng.standard_normal(n)
-    tag_rate = np.where(rng.random(n) < 0.06, 0.0, np.exp(np.log(9.0) + 0.8 * rng.standard_normal(n)))
+    tag_rate = np.where(
+        rng.random(n) < TAGLESS_USERS,
+        0.0,
+        np.maximum(TAG_FLOOR, np.exp(np.log(TAG_RATE) + TAG_SPREAD * rng.standard_normal(n))),
+    )
     geo_rate = np.where(rng.random(n) < 0.22, 0.5, 0.012)
     home_concept = rng.choice(len(world.concepts), size=n, p=world.concept_prob)
     offset_of_id, id_weight = _timezones(_stream(WORLD_SEED, "timezones"))
@@ -181,15 +197,23 @@ def assign_owners(seed: int, users: Users, n_train: int, n_test: int) -> np.ndar
 
 
 def draw_postdates(rng: np.random.Generator, users: Users, owner: np.ndarray, n_train: int) -> np.ndarray:
-    """Unix seconds: a uniform day in the release's window, an hour from the owner's local-time profile."""
+    """Unix seconds: a day in the release's window, an hour from the owner's local-time profile.
+
+    Training days have density ``exp(VOLUME_GROWTH t)`` over the year (t in 0..1), as the real
+    monthly volume rises towards 2016; test days are uniform over their two months. A window
+    starts at 16:00 UTC (midnight in China), so times before it on its first day wrap to its last.
+    """
     n = len(owner)
     is_test = np.arange(n) >= n_train
-    first_day = np.where(is_test, TRAIN_END, TRAIN_START) // DAY
-    n_days = np.where(is_test, TEST_END - TRAIN_END, TRAIN_END - TRAIN_START) // DAY
-    day = first_day + (rng.random(n) * n_days).astype(np.int64)
+    start = np.where(is_test, TRAIN_END, TRAIN_START)
+    length = np.where(is_test, TEST_END - TRAIN_END, TRAIN_END - TRAIN_START)  # whole days
+    u = rng.random(n)
+    share = np.where(is_test, u, np.log1p(u * np.expm1(VOLUME_GROWTH)) / VOLUME_GROWTH)
+    day = start // DAY + (share * (length // DAY)).astype(np.int64)
     local_hour = rng.choice(24, size=n, p=LOCAL_HOUR_PROFILE / LOCAL_HOUR_PROFILE.sum())
     utc_hour = (local_hour - users.utc_offset[owner]) % 24
-    return day * DAY + utc_hour * 3600 + rng.integers(0, 3600, n)
+    seconds = day * DAY + utc_hour * 3600 + rng.integers(0, 3600, n)
+    return start + (seconds - start) % length
 
 
 def assign_ids(rng: np.random.Generator, postdate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -220,14 +244,16 @@ def draw_tags(
     rng: np.random.Generator, users: Users, owner: np.ndarray, concept: np.ndarray, world: World
 ) -> tuple[np.ndarray, np.ndarray]:
     """Tags per post as CSR (offsets, vocabulary ids): Zipf-like words plus the concept's tied tags."""
-    n_raw = np.minimum(MAX_TAGS, rng.poisson(users.tag_rate[owner]))
+    n_raw = np.minimum(MAX_TAGS + 10, rng.poisson(users.tag_rate[owner]))  # a few repeats get dropped
     post = np.repeat(np.arange(len(owner)), n_raw)
     tags = _draw(rng, _zipf_cdf(VOCABULARY_SIZE, 1.0, offset=10), len(post))
     tied = rng.random(len(post)) < 0.25
     slot = rng.choice(CONCEPT_TAGS, size=int(tied.sum()), p=[0.3] + [0.1] * (CONCEPT_TAGS - 1))
     tags[tied] = world.concept_tags[concept[post[tied]], slot]
     post, tags = _first_per_row(post, tags, VOCABULARY_SIZE)
-    return _offsets(np.bincount(post, minlength=len(owner))), tags
+    counts = np.bincount(post, minlength=len(owner))
+    keep = np.arange(len(post)) - _offsets(counts)[post] < MAX_TAGS  # Flickr keeps at most 75 tags
+    return _offsets(np.minimum(counts, MAX_TAGS)), tags[keep]
 
 
 def _camera_title(style: int, number: int, stamp: str) -> str:
@@ -242,12 +268,19 @@ def _camera_title(style: int, number: int, stamp: str) -> str:
 def draw_titles(
     rng: np.random.Generator, postdate: np.ndarray, concept: np.ndarray, world: World
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Titles: 3% empty, 10% camera defaults ("IMG_1234", "2016-03-06 22.19.08"), else 1-12 words."""
+    """Titles: 3% empty, 10% camera defaults ("IMG_1234", "2016-03-06 22.19.08"), else written.
+
+    A written title has ``1 + round(LogNormal(log 3, 0.75))`` words (at most 40: median 4, mean
+    ~5, as real titles), a share of them plain English words (one word piece each), the rest
+    vocabulary words (synthetic, ~3 word pieces each)."""
     n = len(postdate)
     kind = rng.choice(3, size=n, p=[0.03, 0.10, 0.87])  # 0 empty, 1 camera default, 2 written
-    n_words = np.where(kind == 2, np.minimum(12, 1 + rng.poisson(2.5, n)), 0)
+    more = np.rint(np.exp(rng.normal(np.log(TITLE_WORDS_MEDIAN), TITLE_WORDS_SPREAD, n))).astype(np.int64)
+    n_words = np.where(kind == 2, np.minimum(MAX_TITLE_WORDS, 1 + more), 0)
     word_ids = _draw(rng, _zipf_cdf(VOCABULARY_SIZE, 1.0, offset=10), int(n_words.sum()))
     words = np.array(world.vocabulary, dtype=object)[word_ids]
+    plain = rng.random(len(words)) < TITLE_PLAIN_SHARE
+    words[plain] = np.array(PLAIN_TITLE_WORDS, dtype=object)[rng.integers(0, len(PLAIN_TITLE_WORDS), int(plain.sum()))]
     starts = _offsets(n_words)
     lead_concept = rng.random(n) < 0.2
     capitalise = rng.random(n) < 0.5

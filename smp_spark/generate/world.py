@@ -8,19 +8,21 @@ import numpy as np
 
 from smp_spark.generate.common import CONCEPT_TAGS, VOCABULARY_SIZE, WORLD_SEED, _stream
 
-# Posts per category in the real training set (seed-notebooks.md §1.5); "Whether" is the real spelling.
+# Posts per category in the real SMPD training split (305,613 posts): the organisers' dataset page
+# (social-media-prediction/SMPChallenge, 2025/dataset.html), equal to the counts of the real split
+# (../shared/real_smpd/SOURCES.md). "Whether" is the real spelling.
 CATEGORY_COUNTS = {
-    "Travel&Active&Sports": 55_069,
-    "Holiday&Celebrations": 47_822,
-    "Fashion": 39_090,
-    "Entertainment": 23_319,
-    "Social&People": 18_897,
-    "Whether&Season": 16_684,
-    "Animal": 16_414,
-    "Food": 14_032,
-    "Urban": 12_366,
-    "Electronics": 4_059,
-    "Family": 3_543,
+    "Travel&Active&Sports": 66_469,
+    "Holiday&Celebrations": 54_751,
+    "Fashion": 49_282,
+    "Entertainment": 29_590,
+    "Social&People": 23_351,
+    "Whether&Season": 20_292,
+    "Animal": 19_992,
+    "Food": 16_727,
+    "Urban": 15_272,
+    "Electronics": 5_613,
+    "Family": 4_274,
 }
 N_CONCEPTS = 668
 

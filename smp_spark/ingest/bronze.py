@@ -7,7 +7,9 @@ to quarantine and the post is left out of ``bronze/posts``.
 
 Duplicate rules (also in docs/data.md):
 - duplicate Pid: the first occurrence in file order wins; later ones are quarantined;
-- users: one row per Uid, taken from the user's latest post (Postdate, then file order).
+- user profiles: every post keeps its own user record (point in time); ``bronze/users`` holds one
+  row per Uid, taken from the user's latest post (Postdate, then file order), for what is keyed by
+  user alone.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ KEYS = [Field("Uid", required=True), Field("Pid", "int", required=True, low=0)]
 LABEL = Field("label", "float", required=True, low=0, high=30)
 IMAGE = Field("img_path", required=True)
 LOCAL_IMAGE = Field("img_local", required=True)  # the second image list, when a release has both
+UNREADABLE_PID = " (the post's Pid is unreadable in every file of this record)"
 USER_COLUMNS = [
     "photo_firstdate",
     "photo_count",
@@ -203,7 +206,28 @@ def assemble_posts(frames: dict[str, DataFrame], release_name: str) -> tuple[Dat
     quarantine = [quarantine_rows(df, release_name) for df in frames.values()]
     quarantine.append(quarantine_rows(posts, release_name))
     good = posts.filter((F.size(ERRORS) == 0) & ~F.col("_bad_in_a_file"))
-    return good, union_quarantine(quarantine)
+    return good, name_posts(union_quarantine(quarantine), record_keys(posts))
+
+
+def record_keys(posts: DataFrame) -> DataFrame:
+    """``record_index, _Pid, _Uid``: each record's post and user, from the first file in which
+    they are readable (the category file first)."""
+
+    def first_readable(key: str):
+        copies = [F.col(key)] + [F.col(c) for c in posts.columns if c.startswith(f"_{key}_")]
+        return F.coalesce(*copies)
+
+    return posts.select(RECORD_INDEX, first_readable("Pid").alias("_Pid"), first_readable("Uid").alias("_Uid"))
+
+
+def name_posts(quarantine: DataFrame, keys: DataFrame) -> DataFrame:
+    """Quarantine rows of a release's files with the Pid and Uid of the record they belong to
+    (the label and image lists carry neither: row order gives them). A record whose Pid is
+    unreadable in every file says so in its reason."""
+    joined = quarantine.join(keys, quarantine["record_index"] == keys[RECORD_INDEX], "left")
+    pid = F.coalesce(F.col("Pid"), F.col("_Pid"))
+    reason = F.when(pid.isNull(), F.concat(F.col("reason"), F.lit(UNREADABLE_PID))).otherwise(F.col("reason"))
+    return joined.withColumn("Pid", pid).withColumn("Uid", F.coalesce("Uid", "_Uid")).withColumn("reason", reason)
 
 
 def is_url(path: Column) -> Column:
@@ -249,6 +273,8 @@ def dedupe_pids(posts: DataFrame, release_name: str, source_file: str) -> tuple[
         F.lit(release_name).alias("release"),
         F.lit(source_file).alias("source_file"),
         F.col("record_index"),
+        F.col("Pid"),
+        F.col("Uid"),
         F.lit("Pid").alias("field"),
         F.concat(F.lit("duplicate Pid; first seen at record "), F.col("_first_index").cast("string")).alias("reason"),
         F.col("Pid").cast("string").alias("value"),
@@ -257,14 +283,18 @@ def dedupe_pids(posts: DataFrame, release_name: str, source_file: str) -> tuple[
 
 
 def split_users(posts: DataFrame) -> tuple[DataFrame, DataFrame]:
-    """(posts without the user columns, one row per Uid from the user's latest post)."""
+    """(posts, one row per Uid from the user's latest post).
+
+    Each post keeps the profile of its own user record (point in time: SMPD's user file has a
+    record per post, and a later post's values must not reach an earlier post); the users table
+    is for what is keyed by user alone (the scraped user statistics)."""
     latest = Window.partitionBy("Uid").orderBy(F.col("Postdate").desc(), F.col("record_index").desc())
     users = (
         posts.withColumn("_rank", F.row_number().over(latest))
         .filter(F.col("_rank") == 1)
         .select("Uid", *USER_COLUMNS, F.col("Postdate").alias("last_postdate"))
     )
-    return posts.drop(*USER_COLUMNS), users
+    return posts, users
 
 
 def union_quarantine(frames: list[DataFrame]) -> DataFrame:

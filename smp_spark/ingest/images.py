@@ -136,13 +136,16 @@ def image_rows(posts: DataFrame, folder: str, max_pixels: int, rows_per_task: in
 
 def image_quarantine(images: DataFrame, release: str, source_file: str) -> DataFrame:
     """A quarantine row per post whose listed local image is unusable: the file, the reason and
-    the post (Pid) in ``reason``; the path as ``value``."""
+    the post (Pid) in ``reason``; the path as ``value``; the user when ``images`` has ``Uid``."""
     bad = images.filter(~F.col("status").isin(OK, "url"))
     file = F.coalesce(F.col("location"), F.col("path"))
+    uid = F.col("Uid") if "Uid" in images.columns else F.lit(None).cast("string")
     return bad.select(
         F.lit(release).alias("release"),
         F.lit(source_file).alias("source_file"),
         F.col("record_index"),
+        F.col("Pid"),
+        uid.alias("Uid"),
         F.lit("image").alias("field"),
         F.concat(
             F.lit("post "),

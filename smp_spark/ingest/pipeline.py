@@ -50,6 +50,7 @@ def build_bronze(spark: SparkSession, config: Config, raw_dir: str, scraped_dir:
     posts, users = posts.localCheckpoint(), users.localCheckpoint()
     images = image_rows(posts, release.folder, config.ingest.max_image_pixels).localCheckpoint()
     image_file = release.files.get(SECOND_IMAGE_LIST, release.files["img"]).name  # the list of local paths
+    owners = posts.select("Pid", "Uid")
 
     scraped_files = read_scraped(spark, scraped_dir)
     rows_read.update(scraped_files.counts)
@@ -64,7 +65,12 @@ def build_bronze(spark: SparkSession, config: Config, raw_dir: str, scraped_dir:
             "bronze/scrape_status": scraped.scrape_status,
             "bronze/images": images,
             "quarantine/rows": union_quarantine(
-                [quarantine, duplicates, image_quarantine(images, release.prefix, image_file), *scraped.quarantine]
+                [
+                    quarantine,
+                    duplicates,
+                    image_quarantine(images.join(owners, "Pid", "left"), release.prefix, image_file),
+                    *scraped.quarantine,
+                ]
             ),
         },
         rows_read=rows_read,

@@ -135,7 +135,7 @@ def scraped_bronze(files: ScrapedFiles, posts: DataFrame, users: DataFrame, rele
     quarantine = []
 
     group_rows = _unknown(files.groups, photos, "imgid", "imgid", "imgid matches no ingested post's photo id")
-    quarantine.append(quarantine_rows(group_rows, release_name))
+    quarantine.append(quarantine_rows(group_rows.join(photos, "imgid", "left"), release_name))
     good_groups = good_rows(group_rows)
     post_groups = (
         good_groups.join(photos, "imgid")
@@ -151,7 +151,7 @@ def scraped_bronze(files: ScrapedFiles, posts: DataFrame, users: DataFrame, rele
 
     if files.status_files:
         status_rows = _unknown(files.status, photos, "imgid", "imgid", "imgid matches no ingested post's photo id")
-        quarantine.append(quarantine_rows(status_rows, release_name))
+        quarantine.append(quarantine_rows(status_rows.join(photos, "imgid", "left"), release_name))
         status = (
             _latest(good_rows(status_rows), "imgid")
             .join(photos, "imgid")

@@ -16,7 +16,8 @@ from smp_spark.ingest.records import RECORD_INDEX, SOURCE_FILE
 
 ERRORS = "_errors"
 ERROR_TYPE = "array<struct<field:string,reason:string,value:string>>"
-QUARANTINE_COLUMNS = ["release", "source_file", "record_index", "field", "reason", "value"]
+# Pid and Uid: the post and user the record belongs to, wherever they can be known
+QUARANTINE_COLUMNS = ["release", "source_file", "record_index", "Pid", "Uid", "field", "reason", "value"]
 MAX_EXACT_INT = 2**53 - 1  # integer fields are parsed through a double: beyond this, digits change
 
 
@@ -109,15 +110,26 @@ def good_rows(df: DataFrame) -> DataFrame:
     return df.filter(F.size(ERRORS) == 0).drop(ERRORS)
 
 
+def key_columns(df: DataFrame) -> list[Column]:
+    """``Pid`` (long) and ``Uid`` (string) of ``df``'s rows, null where the frame has no such column."""
+    return [
+        (F.col(name).cast(kind) if name in df.columns else F.lit(None).cast(kind)).alias(name)
+        for name, kind in (("Pid", "long"), ("Uid", "string"))
+    ]
+
+
 def quarantine_rows(df: DataFrame, release: str) -> DataFrame:
-    """One quarantine row per error: release, source file, record index, field, reason, raw value."""
+    """One quarantine row per error: release, source file, record index, the post's Pid and Uid
+    when the record itself has them (readable), field, reason, raw value."""
     return (
         df.filter(F.size(ERRORS) > 0)
-        .select(SOURCE_FILE, RECORD_INDEX, F.explode(ERRORS).alias("e"))
+        .select(SOURCE_FILE, RECORD_INDEX, *key_columns(df), F.explode(ERRORS).alias("e"))
         .select(
             F.lit(release).alias("release"),
             F.col(SOURCE_FILE).alias("source_file"),
             F.col(RECORD_INDEX).alias("record_index"),
+            "Pid",
+            "Uid",
             F.col("e.field").alias("field"),
             F.col("e.reason").alias("reason"),
             F.col("e.value").alias("value"),

@@ -35,8 +35,13 @@ def _vector_width(rows: DataFrame, column: str) -> int:
 
 
 def model_specs(columns: list[str], config: Config) -> list[FeatureSpec]:
-    """The features of a gold table (its ``columns``) a model under ``config`` takes."""
-    specs = [s for s in ALL_SPECS if s.name in columns and s.modality in config.train.modalities]
+    """The features of a gold table (its ``columns``) a model under ``config`` takes: those of the
+    ``train.modalities`` and of the ``features.families`` switched on."""
+    specs = [
+        s
+        for s in ALL_SPECS
+        if s.name in columns and s.modality in config.train.modalities and s.family in config.features.families
+    ]
     return [s for s in specs if config.train.use_embeddings or s.family != "embedding"]
 
 
@@ -48,22 +53,29 @@ def model_input(spark: SparkSession, config: Config, gold_version: int | None = 
     return assemble(read_table(spark, path, version), config, version)
 
 
-def assemble(gold: DataFrame, config: Config, gold_version: int) -> ModelInput:
+def assemble(gold: DataFrame, config: Config, gold_version: int, widths: dict[str, int] | None = None) -> ModelInput:
     """Gold-shaped rows -> ``features`` vectors (the same slots for training and scoring).
 
-    Nulls become NaN, which LightGBM and XGBoost treat as missing. Only features of the
-    ``train.modalities`` are taken; the raw text and image embeddings only with
-    ``train.use_embeddings``.
+    Nulls become NaN, which LightGBM and XGBoost treat as missing. Gold stores every vector
+    feature (the TF-IDF PCAs, the image PCA, the embeddings) as ``array<float>``; each becomes the
+    slots ``<name>_0`` .. ``<name>_<width-1>`` here, and a null array NaN in all of them. Only
+    features of the ``train.modalities`` are taken; the raw text and image embeddings only with
+    ``train.use_embeddings``. ``widths`` (vector name -> slots) fixes the vector widths, as a
+    trained model's layout does for scoring (a batch whose images are all missing still gets the
+    image slots); by default they are read off the rows (the first non-null value).
     """
     specs = model_specs(gold.columns, config)
     scalars = [s.name for s in specs if s.kind != VECTOR]
-    widths = {s.name: _vector_width(gold, s.name) for s in specs if s.kind == VECTOR}
+    vector_specs = [s.name for s in specs if s.kind == VECTOR]
+    if widths is None:
+        widths = {name: _vector_width(gold, name) for name in vector_specs}
+    widths = {name: widths.get(name, 0) for name in vector_specs}
     vectors = [c for c, width in widths.items() if width]  # a vector null in every row has no slots
     specs = [s for s in specs if s.kind != VECTOR or widths[s.name]]
 
     def vector(column: str):
         if not dict(gold.dtypes)[column].startswith("array"):
-            return F.col(column)
+            return F.col(column)  # a Spark ML vector: gold versions written before vectors were arrays
         # the width as ML metadata: with handleInvalid="keep" the assembler must know it up front
         as_vector = F.when(F.col(column).isNotNull(), array_to_vector(column))  # null (no image) -> NaN slots
         return as_vector.alias(column, metadata={"ml_attr": {"num_attrs": widths[column]}})

@@ -10,15 +10,14 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from smp_spark.config import Config
-from smp_spark.evaluate import PREDICTIONS, metrics
+from smp_spark.features.gold import gold_protocol
 from smp_spark.features.registry import ALL_SPECS
 from smp_spark.lake import sync_table
+from smp_spark.metrics import PREDICTIONS, metrics
 from smp_spark.models.dataset import model_input
-from smp_spark.models.fusion import train_fusion, with_embeddings
-from smp_spark.models.trees import TrainedModel, train_catboost, train_lightgbm, train_xgboost
+from smp_spark.models.registry import model, save_layout
+from smp_spark.models.trees import TrainedModel
 from smp_spark.tracking import log_metrics, log_params, training_run
-
-TRAINERS = {"lightgbm": train_lightgbm, "xgboost": train_xgboost, "catboost": train_catboost, "fusion": train_fusion}
 
 
 def model_dir(config: Config, name: str, gold_version: int) -> str:
@@ -29,11 +28,14 @@ def train_and_record(spark: SparkSession, config: Config, name: str) -> tuple[Tr
     """Train ``name`` on the latest gold version; write its predictions to ``gold/model_predictions``
     (replacing that model's previous rows) and log the run to MLflow. Returns the model and its
     metrics per split."""
-    data = model_input(spark, with_embeddings(config) if name == "fusion" else config)
+    kind = model(name)
+    data = model_input(spark, kind.input_config(config))
     out_dir = model_dir(config, name, data.gold_version)
     manifest = [asdict(s) for s in ALL_SPECS if any(n == s.name or n.startswith(f"{s.name}_") for n in data.slot_names)]
-    with training_run(config, name, data.gold_version, manifest) as run:
-        trained = TRAINERS[name](spark, config, data, out_dir)
+    protocol = gold_protocol(spark, config, data.gold_version)
+    with training_run(config, name, data.gold_version, manifest, protocol) as run:
+        trained = kind.train(spark, config, data, out_dir)
+        save_layout(out_dir, data.slot_names)
         predictions = trained.predictions.select(
             F.lit(name).alias("model"),
             "Pid",

@@ -1,0 +1,170 @@
+"""The model registry: every model behind one contract that training, the ablation and scoring loop
+over. A new model is one subclass of :class:`Model` (train and predict on assembled inputs) and
+one entry in :data:`MODELS`.
+
+Every saved model keeps the feature layout it was trained on (``input_slots.json``: the slot names of
+its input vector); scoring refuses a gold version whose layout differs, naming the first
+difference, rather than feeding features into the wrong slots.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from abc import ABC, abstractmethod
+from typing import Literal
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from smp_spark.config import Config
+from smp_spark.errors import InputError
+from smp_spark.models.dataset import ModelInput, assemble
+from smp_spark.models.trees import TrainedModel
+
+ModelName = Literal["lightgbm", "xgboost", "catboost", "fusion"]
+LAYOUT_FILE = "input_slots.json"
+
+
+class Model(ABC):
+    """One kind of model: how it trains on assembled gold rows and how a saved one predicts."""
+
+    name: str
+
+    def input_config(self, config: Config) -> Config:
+        """The config its inputs are assembled under (the fusion net also takes the raw embeddings)."""
+        return config
+
+    @abstractmethod
+    def train(self, spark: SparkSession, config: Config, data: ModelInput, out_dir: str) -> TrainedModel: ...
+
+    @abstractmethod
+    def predict_input(self, spark: SparkSession, folder: str, data: ModelInput) -> DataFrame:
+        """``Pid, prediction`` of the saved model in ``folder`` for assembled rows."""
+
+    def predict(self, spark: SparkSession, config: Config, folder: str, rows: DataFrame, gold_version: int):
+        """``Pid, prediction`` for gold-shaped ``rows``, after checking the layout the model was
+        trained on."""
+        data = assemble(rows, self.input_config(config), gold_version, trained_widths(folder, self.name))
+        check_layout(folder, data.slot_names, self.name)
+        return self.predict_input(spark, folder, data).select("Pid", F.col("prediction").cast("double"))
+
+
+class SparkModel(Model):
+    """A Spark ML model saved under ``<folder>/spark_model``."""
+
+    def predict_input(self, spark: SparkSession, folder: str, data: ModelInput) -> DataFrame:
+        return self.loader().load(os.path.join(folder, "spark_model")).transform(data.rows)
+
+    @abstractmethod
+    def loader(self): ...
+
+
+class LightGBM(SparkModel):
+    name = "lightgbm"
+
+    def train(self, spark, config, data, out_dir):
+        from smp_spark.models.trees import train_lightgbm
+
+        return train_lightgbm(spark, config, data, out_dir)
+
+    def loader(self):
+        from synapse.ml.lightgbm import LightGBMRegressionModel
+
+        return LightGBMRegressionModel
+
+
+class XGBoost(SparkModel):
+    name = "xgboost"
+
+    def train(self, spark, config, data, out_dir):
+        from smp_spark.models.trees import train_xgboost
+
+        return train_xgboost(spark, config, data, out_dir)
+
+    def loader(self):
+        from xgboost.spark import SparkXGBRegressorModel
+
+        return SparkXGBRegressorModel
+
+
+class CatBoost(Model):
+    name = "catboost"
+
+    def train(self, spark, config, data, out_dir):
+        from smp_spark.models.trees import train_catboost
+
+        return train_catboost(spark, config, data, out_dir)
+
+    def predict_input(self, spark, folder, data):
+        from smp_spark.models.trees import predict_with_catboost
+
+        return predict_with_catboost(
+            spark, os.path.join(folder, "catboost_model.cbm"), data.rows, data.categorical_slots
+        )
+
+
+class Fusion(Model):
+    name = "fusion"
+
+    def input_config(self, config):
+        from smp_spark.models.fusion import with_embeddings
+
+        return with_embeddings(config)
+
+    def train(self, spark, config, data, out_dir):
+        from smp_spark.models.fusion import train_fusion
+
+        return train_fusion(spark, config, data, out_dir)
+
+    def predict_input(self, spark, folder, data):
+        from smp_spark.models.fusion import predict_with_fusion
+
+        return predict_with_fusion(folder, data)
+
+
+MODELS: dict[str, Model] = {m.name: m for m in (LightGBM(), XGBoost(), CatBoost(), Fusion())}
+
+
+def model(name: str) -> Model:
+    if name not in MODELS:
+        raise InputError(f"unknown model '{name}': one of {', '.join(MODELS)}")
+    return MODELS[name]
+
+
+def save_layout(folder: str, slot_names: list[str]) -> None:
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, LAYOUT_FILE), "w") as f:
+        json.dump({"slots": slot_names}, f)
+
+
+def trained_slots(folder: str, name: str) -> list[str]:
+    path = os.path.join(folder, LAYOUT_FILE)
+    if not os.path.exists(path):
+        raise InputError(f"{path} is missing: retrain {name} (models saved before layouts were recorded)")
+    with open(path) as f:
+        return json.load(f)["slots"]
+
+
+def trained_widths(folder: str, name: str) -> dict[str, int]:
+    """Vector feature -> the slots it had at training (``<vector>_<i>`` slot names)."""
+    widths: dict[str, int] = {}
+    for slot in trained_slots(folder, name):
+        found = re.fullmatch(r"(.+)_(\d+)", slot)
+        if found:
+            widths[found.group(1)] = max(widths.get(found.group(1), 0), int(found.group(2)) + 1)
+    return widths
+
+
+def check_layout(folder: str, slot_names: list[str], name: str) -> None:
+    """Fail unless ``slot_names`` is exactly the layout the model in ``folder`` was trained on."""
+    trained = trained_slots(folder, name)
+    if trained == slot_names:
+        return
+    if len(trained) != len(slot_names):
+        where = f"{len(trained)} input slots at training, {len(slot_names)} now"
+    else:
+        i = next(i for i, (a, b) in enumerate(zip(trained, slot_names)) if a != b)
+        where = f"slot {i} was '{trained[i]}' at training, is '{slot_names[i]}' now"
+    raise InputError(f"{name} in {folder} was trained on another feature layout ({where}): retrain it on this gold")
