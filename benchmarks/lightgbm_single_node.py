@@ -1,8 +1,8 @@
 """Single-node LightGBM on the same gold table, to measure SynapseML's distributed run against.
 
 Exports the tree inputs of the gold Delta table (latest version; the same slots as ``model_input``:
-scalars, then the TF-IDF/PCA vectors) to Parquet with a local Spark session (delta-rs cannot open a
-table with Spark ML vector columns), loads them into numpy, trains ``lightgbm.train`` with the same
+scalars, then the TF-IDF/PCA vectors, stored as array<float>) to Parquet with a local Spark session
+(the same reader as the distributed job), loads them into numpy, trains ``lightgbm.train`` with the same
 settings (L2, learning rate, leaves, depth, early stopping on the valid split by MAE, categorical
 features declared) on all cores, and prints load/train time and valid/test MAE and SRC as JSON.
 
@@ -36,7 +36,6 @@ def matrix(frame, scalars: list[str], vectors: list[str]) -> np.ndarray:
 
 def export_tree_inputs(table: str, conf: str | None) -> tuple[pd.DataFrame, list]:
     """The trees' columns of the gold table (no embeddings), vectors as arrays, as pandas."""
-    from pyspark.ml.functions import vector_to_array
     from pyspark.sql import functions as F
 
     from smp_spark.session import get_spark
@@ -44,7 +43,7 @@ def export_tree_inputs(table: str, conf: str | None) -> tuple[pd.DataFrame, list
     spark = get_spark(load_config(conf))
     gold = spark.read.format("delta").load(table)
     specs = model_specs(gold.columns, load_config(conf))
-    columns = [vector_to_array(F.col(s.name)).alias(s.name) if s.kind == VECTOR else F.col(s.name) for s in specs]
+    columns = [F.col(s.name) for s in specs]  # gold vectors are array<float> already
     with tempfile.TemporaryDirectory() as scratch:
         gold.select(*columns, "split", "label").write.parquet(os.path.join(scratch, "inputs"))
         spark.stop()

@@ -31,11 +31,12 @@ config, spark = nb.config, nb.spark
 import os
 
 from smp_spark.evaluate import evaluate_all
-from smp_spark.models.run import TRAINERS, train_and_record
+from smp_spark.models.registry import MODELS
+from smp_spark.models.run import train_and_record
 from smp_spark.report import metrics_markdown
 from smp_spark.tracking import tracking_uri
 
-models = nb.choices("models", "lightgbm,xgboost", list(TRAINERS))
+models = nb.choices("models", "lightgbm,xgboost", list(MODELS))
 print(f"training {', '.join(models)}; MLflow runs in {tracking_uri(config)}")
 
 # COMMAND ----------

@@ -334,7 +334,7 @@ def test_the_200_real_test_posts_go_through_ingest_and_embeddings(spark, lake_co
     assert sorted(got) == sorted(int(r[1]) for r in rows)
     for r in rows:
         post = got[int(r[1])]
-        assert (post["Uid"], post["Category"], post["Subcategory"], post["Concept"]) == tuple(r[0:5])
+        assert (post["Uid"], post["Category"], post["Subcategory"], post["Concept"]) == (r[0], *r[2:5])
         assert (post["Title"], post["Alltags"], post["Postdate"], post["release"]) == (r[8], r[10], int(r[11]), "test")
         assert post["Pathalias"] is None if r[5] == "None" else post["Pathalias"] == r[5]
         if r[12:15] == ["0", "0", "0"]:  # no location: null once the geo family reads it

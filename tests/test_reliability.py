@@ -97,7 +97,8 @@ def bad_row_corpus(raw: Path, scraped: Path) -> tuple[set[int], set[tuple]]:
     add(new(), (C, "Category", "missing required field"), file=C, Category=DROP)
     add(new(), (C, "Concept", "missing required field"), file=C, Concept=DROP)
     add(new(), (U, "Uid", "missing required field"), file=U, Uid=DROP)
-    add(new(), *[(f, "Pid", "missing required field") for f in (C, T, TS, A)], Pid=DROP)  # optional in U
+    unreadable = "missing required field (the post's Pid is unreadable in every file of this record)"
+    add(new(), *[(f, "Pid", unreadable) for f in (C, T, TS, A)], Pid=DROP)  # optional in U
     # wrong JSON types: a bool, an object and an array where numbers belong
     add(new(), (TS, "Latitude", "not a number"), file=TS, Latitude=True)
     add(new(), (TS, "Postdate", "not a number"), file=TS, Postdate={"seconds": 1450000000})
@@ -427,7 +428,10 @@ def test_ingest_twice_leaves_identical_tables(spark, pipeline):
     before = lake_tables(spark, pipeline)
     # the bad label, the duplicate, and the scraped rows of the bad label's (now unknown) photo
     photo = (Path(pipeline.path("raw")) / IMG).read_text().splitlines()[3].rsplit("/", 1)[-1]
-    why = {(r[1], r[2] if r[1] in (L, C) else r[5], r[3]) for r in before["quarantine/rows"]}
+    # quarantine columns: release, source_file, record_index, Pid, Uid, field, reason, value
+    why = {(r[1], r[2] if r[1] in (L, C) else r[7], r[5]) for r in before["quarantine/rows"]}
+    named = {(r[1], r[2]): r[3] for r in before["quarantine/rows"]}
+    assert named[(L, 3)] is not None  # the label file has no Pid: row order names the post
     assert (
         {(L, 3, "label"), (C, 1500, "Pid")}
         < why

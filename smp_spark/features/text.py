@@ -21,6 +21,7 @@ from smp_spark.features.family import FeatureFamily
 from smp_spark.features.manifest import NUMERIC, VECTOR, FeatureSpec
 from smp_spark.features.split import TRAIN
 from smp_spark.features.vector_pca import fit_vector_pca, load_pca, project, save_pca
+from smp_spark.ingest.files import is_dir
 
 STAT_SPECS = [
     FeatureSpec("title_len", NUMERIC, "text", "Title", modality="text"),
@@ -145,4 +146,6 @@ class TextFamily(FeatureFamily):
         save_pca(state.embedding_pca, f"{path}/embedding_pca")
 
     def load(self, spark, path):
+        if not is_dir(spark, f"{path}/tfidf"):  # a gold version built before the sentence-vector PCA
+            return TextState(PipelineModel.load(path), None)
         return TextState(PipelineModel.load(f"{path}/tfidf"), load_pca(spark, f"{path}/embedding_pca"))

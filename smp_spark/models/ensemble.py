@@ -125,7 +125,7 @@ def train_ensemble(spark: SparkSession, config: Config) -> tuple[dict[str, float
     from smp_spark.features.gold import gold_protocol
     from smp_spark.lake import read_table, sync_table
     from smp_spark.metrics import metrics
-    from smp_spark.models.run import model_dir
+    from smp_spark.models.run import model_dir, recorded_rows
     from smp_spark.tracking import log_metrics, log_params, training_run
 
     members, version = trained_members(spark, config)
@@ -135,19 +135,7 @@ def train_ensemble(spark: SparkSession, config: Config) -> tuple[dict[str, float
     folder = model_dir(config, NAME, version)
     save_weights(folder, weights, version)
     with training_run(config, NAME, version, [{"members": members}], gold_protocol(spark, config, version)) as run:
-        predictions = (
-            blend(rows, weights)
-            .select(
-                F.lit(NAME).alias("model"),
-                "Pid",
-                "split",
-                "label",
-                "prediction",
-                F.lit(run.info.run_id).alias("run_id"),
-                F.lit(version).alias("gold_version"),
-            )
-            .localCheckpoint()
-        )
+        predictions = recorded_rows(blend(rows, weights), NAME, run.info.run_id, version)
         scores = metrics(predictions)
         log_params({f"weight_{m}": round(w, 6) for m, w in weights.items()})
         log_metrics(scores)

@@ -6,7 +6,7 @@ import json
 import os
 from dataclasses import asdict
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from smp_spark.config import Config
@@ -24,6 +24,19 @@ def model_dir(config: Config, name: str, gold_version: int) -> str:
     return os.path.join(config.path("models"), name, f"gold_v{gold_version}")
 
 
+def recorded_rows(predictions: DataFrame, name: str, run_id: str, gold_version: int) -> DataFrame:
+    """``gold/model_predictions`` rows of one run (materialised: they are scored and written)."""
+    return predictions.select(
+        F.lit(name).alias("model"),
+        "Pid",
+        "split",
+        "label",
+        "prediction",
+        F.lit(run_id).alias("run_id"),
+        F.lit(gold_version).alias("gold_version"),
+    ).localCheckpoint()
+
+
 def train_and_record(spark: SparkSession, config: Config, name: str) -> tuple[TrainedModel, list[dict]]:
     """Train ``name`` on the latest gold version; write its predictions to ``gold/model_predictions``
     (replacing that model's previous rows) and log the run to MLflow. Returns the model and its
@@ -36,15 +49,7 @@ def train_and_record(spark: SparkSession, config: Config, name: str) -> tuple[Tr
     with training_run(config, name, data.gold_version, manifest, protocol) as run:
         trained = kind.train(spark, config, data, out_dir)
         save_layout(out_dir, data.slot_names)
-        predictions = trained.predictions.select(
-            F.lit(name).alias("model"),
-            "Pid",
-            "split",
-            "label",
-            "prediction",
-            F.lit(run.info.run_id).alias("run_id"),
-            F.lit(data.gold_version).alias("gold_version"),
-        ).localCheckpoint()
+        predictions = recorded_rows(trained.predictions, name, run.info.run_id, data.gold_version)
         scores = metrics(predictions)
         log_params({**trained.params, "best_iteration": trained.best_iteration, "slots": len(data.slot_names)})
         log_metrics(scores)
