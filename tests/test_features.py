@@ -8,7 +8,7 @@ from pyspark.sql import functions as F
 from smp_spark.features import category, geo, social, temporal, text, user
 from smp_spark.features.build import build_gold, feature_specs
 from smp_spark.features.gold import GOLD, read_bronze, write_gold
-from smp_spark.lake import table_version
+from smp_spark.lake import read_table, table_version
 
 
 def rows_by_pid(df):
@@ -119,13 +119,14 @@ def test_target_encoding_is_out_of_fold_for_training_rows_and_ignores_other_labe
 
 @pytest.fixture(scope="module")
 def gold(spark, generated_lake):
+    """One build of the session's generated lake: its inputs, gold rows and fitted state."""
     inputs = read_bronze(spark, generated_lake)
-    df, _ = build_gold(inputs, generated_lake)
-    return inputs, df.localCheckpoint()
+    df, state = build_gold(inputs, generated_lake)
+    return inputs, df.localCheckpoint(), state
 
 
 def test_gold_has_one_row_per_bronze_post_and_every_manifest_feature(gold, generated_lake):
-    inputs, df = gold
+    inputs, df, _ = gold
     assert df.count() == inputs["bronze/posts"].count() == df.select("Pid").distinct().count()
     assert df.columns[:5] == ["Pid", "Uid", "Postdate", "split", "label"]
     assert set(df.columns[5:]) == {s.name for s in feature_specs(generated_lake)}
@@ -163,9 +164,12 @@ def _differing_columns(df1, df2) -> set[str]:
     }
 
 
-def test_features_are_deterministic(spark, generated_lake, gold):
-    inputs, first = gold
-    again, _ = build_gold(inputs, generated_lake)
+def test_features_are_deterministic(spark, gold_lake, gold):
+    """This module's build and the session's (conftest's gold_lake: the same bronze tables, built
+    and written on its own) hold the same features."""
+    _, first, _ = gold
+    again = read_table(spark, gold_lake.table(GOLD), 0)
+    assert again.columns == first.columns and again.count() == first.count()
     assert not _differing_columns(again, first)
 
 
@@ -173,9 +177,8 @@ def test_write_gold_makes_a_new_version_with_manifest_and_state(spark, generated
     from smp_spark.config import load_config
     from smp_spark.features.gold import read_state
 
-    inputs, df = gold
+    _, df, state = gold
     cfg = load_config("test", [f"paths.lake={tmp_path / 'lake'}"])
-    _, state = build_gold(inputs, generated_lake)
     v0 = write_gold(spark, cfg, df, state, feature_specs(generated_lake))
     v1 = write_gold(spark, cfg, df, state, feature_specs(generated_lake))
     assert (v0, v1) == (0, 1) and table_version(spark, cfg.table(GOLD)) == 1
@@ -229,7 +232,7 @@ def test_training_rows_ignore_everything_about_valid_and_test_posts(spark, gener
     post rewritten: label 0, title and tags swapped (words the training vocabulary knows, so
     their vectors must move), unseen category / subcategory / concept, other class scores,
     brightness and width. No training row's feature may move; the later rows' must."""
-    inputs, first = gold
+    inputs, first, _ = gold
     splits = first.select("Pid", "split")
     later = F.col("split") != "train"
 

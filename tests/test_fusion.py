@@ -132,6 +132,9 @@ def test_an_empty_epoch_is_read_again_once_then_fails():
         list(epoch_batches(loader([[], []]), 5, "training"))
 
 
+EPOCHS = 4  # of the resumed training: the job is killed once epoch 1 is saved, the rerun trains 2-4 only
+
+
 def test_a_training_killed_after_an_epoch_goes_on_from_its_checkpoint(spark, gold_lake, tmp_path):
     # a copy of the lake: the killed job and its rerun write their own predictions and models
     shutil.copytree(gold_lake.path("lake"), tmp_path / "lake", ignore=shutil.ignore_patterns("petastorm_cache"))
@@ -139,8 +142,8 @@ def test_a_training_killed_after_an_epoch_goes_on_from_its_checkpoint(spark, gol
         "paths.lake": tmp_path / "lake",
         "paths.models": tmp_path / "models",
         "train.tracking_uri": f"file:{tmp_path / 'mlruns'}",
-        "fusion.epochs": 8,
-        "fusion.early_stopping_patience": 8,  # all 8 epochs run: the kill lands before the end
+        "fusion.epochs": EPOCHS,
+        "fusion.early_stopping_patience": EPOCHS,  # every epoch runs: the kill lands before the end
     }
     project = Path(__file__).resolve().parents[1]
     log = tmp_path / "killed.log"
@@ -167,16 +170,17 @@ def test_a_training_killed_after_an_epoch_goes_on_from_its_checkpoint(spark, gol
             job.wait()
     checkpoint = next((tmp_path / "models").rglob(CHECKPOINT_FILE))
     saved = torch.load(checkpoint, weights_only=False)
-    assert 1 <= saved["epoch"] < 8 and [h["epoch"] for h in saved["history"]] == list(range(1, saved["epoch"] + 1))
+    assert 1 <= saved["epoch"] < EPOCHS
+    assert [h["epoch"] for h in saved["history"]] == list(range(1, saved["epoch"] + 1))
 
     config = replace(
         gold_lake,
         paths=replace(gold_lake.paths, lake=str(tmp_path / "lake"), models=str(tmp_path / "models")),
         train=replace(gold_lake.train, tracking_uri=settings["train.tracking_uri"]),
-        fusion=replace(gold_lake.fusion, epochs=8, early_stopping_patience=8),
+        fusion=replace(gold_lake.fusion, epochs=EPOCHS, early_stopping_patience=EPOCHS),
     )
     trained, _ = train_and_record(spark, config, "fusion")
     history = trained.extra["history"]
-    assert [h["epoch"] for h in history] == list(range(1, 9))  # every epoch once
+    assert [h["epoch"] for h in history] == list(range(1, EPOCHS + 1))  # every epoch once
     assert history[: saved["epoch"]] == saved["history"]  # the finished epochs were not trained again
     assert not checkpoint.exists()  # a finished training leaves no checkpoint behind

@@ -22,8 +22,14 @@ def quarantined(tables) -> set[tuple]:
     return {(r.source_file, r.record_index, r.field, r.reason) for r in tables["quarantine/rows"].collect()}
 
 
-@pytest.fixture
-def release(lake_config):
+@pytest.fixture(scope="module")
+def release(spark, tmp_path_factory):
+    """Five good posts with their scraped tables, ingested once for this module's first two tests."""
+    from smp_spark.config import load_config
+
+    root = tmp_path_factory.mktemp("release")
+    folders = ("lake", "raw", "raw_test", "scraped", "scraped_test", "reports", "models")
+    lake_config = load_config("test", [f"paths.{k}={root / k}" for k in folders])
     posts = [make_post(i) for i in range(5)]
     write_release(Path(lake_config.path("raw")), posts)
     write_groups(
@@ -44,12 +50,11 @@ def release(lake_config):
             ("385070003", "failed", "2023-05-01T00:00:00"),
         ],
     )
-    return lake_config, posts
+    return lake_config, posts, ingest(spark, lake_config)
 
 
 def test_good_release_builds_every_table(spark, release):
-    cfg, posts = release
-    tables = ingest(spark, cfg)
+    cfg, posts, tables = release
     got = {r.Pid: r for r in tables["bronze/posts"].collect()}
     assert sorted(got) == [1000, 1001, 1002, 1003, 1004]
     assert got[1002].label == pytest.approx(5.5)
@@ -69,8 +74,8 @@ def test_good_release_builds_every_table(spark, release):
 
 
 def test_rerun_is_idempotent(spark, release):
-    cfg, _ = release
-    first = {n: sorted(map(tuple, df.drop("_row_hash").collect()), key=str) for n, df in ingest(spark, cfg).items()}
+    cfg, _, tables = release
+    first = {n: sorted(map(tuple, df.drop("_row_hash").collect()), key=str) for n, df in tables.items()}
     second = {n: sorted(map(tuple, df.drop("_row_hash").collect()), key=str) for n, df in ingest(spark, cfg).items()}
     assert first == second
 
