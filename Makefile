@@ -30,6 +30,7 @@ $(SETUP_STAMP): setup.py requirements/dl.txt requirements/dl-constraints.txt scr
 	$(PIP) install --quiet --upgrade "pip==24.3.1"
 	$(PIP) install --quiet -e ".[dev]"
 	bash scripts/install_dl.sh $(VENV)
+	$(PY) -m smp_spark.features.text_model
 	$(PY) jobs/check_stack.py
 	touch $@
 

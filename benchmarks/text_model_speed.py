@@ -1,0 +1,140 @@
+"""Speed and agreement of the text embedding model's settings, side by side (issue 13, target 1).
+
+One process, one thread (as one Spark task), no Spark:
+
+    .venv/bin/python benchmarks/text_model_speed.py [--texts 3000] [--rounds 2]
+
+Texts: ``--texts`` posts of a freshly generated release (``smp_spark.generate``, seed 7), cleaned
+as ``cleaned_text`` does (the same regular expressions, in Python's ``regex``). Reference: the
+float32 sentence-transformers vectors. Settings, run in turn ``--rounds`` times over the same
+texts so a busy machine slows them alike (rates are texts per second of wall time and of this
+process's CPU time): sentence-transformers float32 and bfloat16 autocast (torch), and ONNX Runtime
+with the fused float graph, int8 on every MatMul, and int8 as shipped (the feed-forward output
+projections in float). Agreement: mean and min cosine to the reference. Ends with the shipped
+setting in two processes at once (the 2 cores of one executor), end to end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import regex
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def generated_texts(n: int) -> list[str]:
+    """``n`` cleaned Title + Alltags texts of a generated release (URL-style images: no JPEGs)."""
+    from smp_spark.features.embeddings import NOISE_TAGS
+    from smp_spark.generate import generate_dataset
+
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        generate_dataset(str(d / "train"), str(d / "test"), str(d / "s"), str(d / "st"), n, 7, 0.0, 4,
+                         image_style="url")  # fmt: skip
+        posts = json.load(open(next((d / "train").glob("*_text.json"))))
+    noise = "|".join(regex.escape(t) for t in NOISE_TAGS)
+    texts = []
+    for post in posts[:n]:
+        text = f"{post.get('Title') or ''} {post.get('Alltags') or ''}".lower()
+        text = regex.sub(r"(https?://\S+|www\.\S+)", " ", text)
+        text = regex.sub(rf"(^|\s)({noise})(?=\s|$)", " ", text)
+        text = regex.sub(r"[^\p{L}\p{N}\s]", " ", text)
+        texts.append(regex.sub(r"\s+", " ", text).strip())
+    return texts
+
+
+def variants(scratch: Path) -> dict:
+    """The settings compared: name -> encode(texts, batch) -> array."""
+    import torch
+
+    from smp_spark.features import embeddings, text_model
+
+    torch.set_num_threads(1)
+    fused = text_model.fuse(text_model.export_float(scratch / "export.onnx"), scratch / "fused.onnx")
+    every_int8 = text_model.quantize(fused, scratch / "all_int8.onnx", keep_float=False)
+
+    def torch_encoder(precision):
+        return lambda texts, batch: np.asarray(embeddings.encode(texts, batch, precision))
+
+    def ort_encoder(graph):
+        return lambda texts, batch: text_model.encode(texts, graph)  # one text per run
+
+    return {
+        "sentence-transformers float32 (reference)": torch_encoder("float32"),
+        "sentence-transformers bfloat16 autocast": torch_encoder("bfloat16"),
+        "ONNX Runtime float32 (fused graph)": ort_encoder(fused),
+        "ONNX Runtime int8, every MatMul": ort_encoder(every_int8),
+        "ONNX Runtime int8 as shipped (FFN outputs float)": ort_encoder(None),
+    }
+
+
+def _shipped_worker(texts: list[str], batch: int, queue) -> None:
+    from smp_spark.features import text_model
+
+    text_model.encode(texts[:64])  # load outside the clock
+    start = time.perf_counter()
+    text_model.encode(texts)
+    queue.put(time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--texts", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=32)
+    args = parser.parse_args()
+    from tokenizers import Tokenizer
+
+    from smp_spark.features.text_model import _weights_dir
+
+    texts = generated_texts(args.texts)
+    tokenizer = Tokenizer.from_file(str(_weights_dir() / "tokenizer.json"))
+    tokenizer.no_padding()  # the file pads to 128
+    tokenizer.no_truncation()
+    pieces = np.array([len(e.ids) for e in tokenizer.encode_batch(texts)])
+    print(f"{len(texts)} generated texts; word pieces median {np.median(pieces):.0f}, p90 "
+          f"{np.percentile(pieces, 90):.0f}, max {pieces.max()} (the model keeps 256); {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} cores", flush=True)  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        encoders = variants(Path(tmp))
+        for encode in encoders.values():
+            encode(texts[:64], args.batch)  # warm up: load models outside the clock
+        wall = {name: [] for name in encoders}
+        cpu = {name: [] for name in encoders}
+        vectors = {}
+        for _ in range(args.rounds):
+            for name, encode in encoders.items():
+                w, c = time.perf_counter(), time.process_time()
+                vectors[name] = np.asarray(encode(texts, args.batch), dtype=np.float32)
+                wall[name].append(time.perf_counter() - w)
+                cpu[name].append(time.process_time() - c)
+    reference = vectors["sentence-transformers float32 (reference)"]
+    print("\n| setting | texts/s (wall) | texts/s (CPU) | vs float32 | mean cosine | min cosine |")
+    print("|---|---|---|---|---|---|")
+    base = len(texts) / min(wall["sentence-transformers float32 (reference)"])
+    for name, v in vectors.items():
+        cosine = (v * reference).sum(1) / np.linalg.norm(v, axis=1) / np.linalg.norm(reference, axis=1)
+        rate = len(texts) / min(wall[name])
+        print(f"| {name} | {rate:.1f} | {len(texts) / min(cpu[name]):.1f} | {rate / base:.2f}x | "
+              f"{cosine.mean():.4f} | {cosine.min():.4f} |")  # fmt: skip
+    queue = mp.get_context("spawn").Queue()
+    workers = [mp.get_context("spawn").Process(target=_shipped_worker, args=(texts, args.batch, queue)) for _ in (0, 1)]
+    for w in workers:
+        w.start()
+    seconds = [queue.get() for _ in workers]
+    for w in workers:
+        w.join()
+    print(f"\nshipped int8, two processes at once: {2 * len(texts) / max(seconds):.1f} texts/s together")
+
+
+if __name__ == "__main__":
+    main()
