@@ -135,7 +135,7 @@ def test_an_empty_epoch_is_read_again_once_then_fails():
 EPOCHS = 4  # of the resumed training: the job is killed once epoch 1 is saved, the rerun trains 2-4 only
 
 
-def test_a_training_killed_after_an_epoch_goes_on_from_its_checkpoint(spark, gold_lake, tmp_path):
+def test_a_training_killed_after_an_epoch_goes_on_from_its_checkpoint(spark, gold_lake, tmp_path, fusion_run):
     # a copy of the lake: the killed job and its rerun write their own predictions and models
     shutil.copytree(gold_lake.path("lake"), tmp_path / "lake", ignore=shutil.ignore_patterns("petastorm_cache"))
     settings = {
@@ -184,3 +184,9 @@ def test_a_training_killed_after_an_epoch_goes_on_from_its_checkpoint(spark, gol
     assert [h["epoch"] for h in history] == list(range(1, EPOCHS + 1))  # every epoch once
     assert history[: saved["epoch"]] == saved["history"]  # the finished epochs were not trained again
     assert not checkpoint.exists()  # a finished training leaves no checkpoint behind
+    # the same gold version, seed and process count give the same net: the killed-and-resumed run
+    # (other processes, another copy of the lake) retraces the module's uninterrupted run epoch by epoch
+    def numbers(epochs):
+        return [{k: v for k, v in h.items() if k != "seconds"} for h in epochs]
+
+    assert numbers(history) == numbers(fusion_run[0].extra["history"][:EPOCHS])

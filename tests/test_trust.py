@@ -259,3 +259,21 @@ def test_a_batch_with_no_image_at_all_scores_with_the_trained_layout(spark, trai
     predictions, _ = score_folder(spark, trained, str(folder), str(tmp_path / "scraped"), "lightgbm")
     got = {r.Pid: r.prediction for r in predictions.collect()}
     assert set(got) == {1000, 1001, 1002, 1003, 1004} and all(np.isfinite(list(got.values())))
+
+
+def test_the_200_real_test_posts_score_with_a_trained_model(spark, trained, tmp_path):
+    """Real SMPD test posts (their quirks kept: "0" "0" "0" for no place, Uids like 40796@N2,
+    mojibake and URLs in titles), made into a release, scored end to end by a model trained on
+    generated data: every post gets a finite prediction, and they are not all the same."""
+    from smp_spark.score import score_folder
+    from tests.test_generator_vs_real import REAL, real_test_posts, write_real_test_release
+
+    if not REAL.exists():
+        pytest.skip(f"the real SMPD material is not on this machine ({REAL})")
+    rows = real_test_posts()
+    write_real_test_release(tmp_path / "real", rows)
+    (tmp_path / "scraped").mkdir()  # no scraped tables for these posts
+    predictions, _ = score_folder(spark, trained, str(tmp_path / "real"), str(tmp_path / "scraped"), "lightgbm")
+    got = {r.Pid: r.prediction for r in predictions.collect()}
+    assert set(got) == {int(r[1]) for r in rows}
+    assert all(np.isfinite(list(got.values()))) and len({round(p, 6) for p in got.values()}) > 50

@@ -88,12 +88,17 @@ def _converters(spark: SparkSession, config: Config, data: ModelInput, processes
     """The train and valid splits as Petastorm datasets (``features`` float32 array, ``label``).
 
     Each is written as ``processes`` files, so every Horovod rank has a shard (Petastorm shards by
-    row group and refuses more shards than row groups)."""
+    row group and refuses more shards than row groups), its rows in Pid order: a shuffle hands a
+    partition its rows in no fixed order, and the same gold version must give the same files (and
+    so the same batches and the same net) on every run."""
     from petastorm.spark import make_spark_converter
 
     spark.conf.set(CACHE_CONF, cache_url(config))
-    rows = data.rows.select("split", "features", F.col("label").cast("float"))
-    frames = [rows.filter(F.col("split") == s).drop("split").repartition(processes) for s in (TRAIN, VALID)]
+    rows = data.rows.select("Pid", "split", "features", F.col("label").cast("float"))
+    frames = [
+        rows.filter(F.col("split") == s).repartition(processes).sortWithinPartitions("Pid").drop("split", "Pid")
+        for s in (TRAIN, VALID)
+    ]
     return [make_spark_converter(frame, dtype="float32") for frame in frames]
 
 
@@ -199,6 +204,10 @@ def _train_worker(
 
     for epoch in range(done + 1, fusion.epochs + 1):
         started = time.time()
+        # each epoch's randomness (dropout, Petastorm's shuffling buffer: both draw from torch's
+        # generator) from the seed and the epoch alone: a run resumed from its checkpoint retraces
+        # the uninterrupted one, and two runs of one gold version are the same
+        torch.manual_seed(fusion.seed + epoch)
         learning_rate = optimizer.param_groups[0]["lr"]
         model.train()
         loss_sum, rows = 0.0, 0
