@@ -101,8 +101,9 @@ def main() -> None:
     tokenizer.no_padding()  # the file pads to 128
     tokenizer.no_truncation()
     pieces = np.array([len(e.ids) for e in tokenizer.encode_batch(texts)])
+    machine = platform.processor() or platform.machine()
     print(f"{len(texts)} generated texts; word pieces median {np.median(pieces):.0f}, p90 "
-          f"{np.percentile(pieces, 90):.0f}, max {pieces.max()} (the model keeps 256); {platform.processor() or platform.machine()}, "
+          f"{np.percentile(pieces, 90):.0f}, max {pieces.max()} (the model keeps 256); {machine}, "
           f"{os.cpu_count()} cores", flush=True)  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         encoders = variants(Path(tmp))

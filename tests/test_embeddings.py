@@ -50,7 +50,8 @@ def test_int8_vectors_hold_to_float32_on_generated_posts(spark, generated_lake):
     """The shipped int8 ONNX Runtime graph against the float32 sentence-transformers model on the
     generated lake's texts (issue 13's bar: mean cosine at least 0.99, none below 0.95)."""
     posts = read_table(spark, generated_lake.table(catalog.POSTS.name))
-    texts = [r.text for r in posts.select(cleaned_text(F.col("Title"), F.col("Alltags")).alias("text")).limit(300).collect()]
+    texts = posts.select(cleaned_text(F.col("Title"), F.col("Alltags")).alias("text")).limit(300)
+    texts = [r.text for r in texts.collect()]
     exact = np.asarray(encode(texts, 32, "float32"))
     fast = np.asarray(encode(texts, 32, "int8"))
     assert fast.shape == (len(texts), DIMENSIONS) and fast.dtype == np.float64  # lists of floats, as float32 gives

@@ -184,6 +184,7 @@ def test_a_training_killed_after_an_epoch_goes_on_from_its_checkpoint(spark, gol
     assert [h["epoch"] for h in history] == list(range(1, EPOCHS + 1))  # every epoch once
     assert history[: saved["epoch"]] == saved["history"]  # the finished epochs were not trained again
     assert not checkpoint.exists()  # a finished training leaves no checkpoint behind
+
     # the same gold version, seed and process count give the same net: the killed-and-resumed run
     # (other processes, another copy of the lake) retraces the module's uninterrupted run epoch by epoch
     def numbers(epochs):

