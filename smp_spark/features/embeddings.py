@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 
 from smp_spark import catalog
 from smp_spark.config import Config
+from smp_spark.errors import ConfigError
 from smp_spark.features.embedding_cache import CachedStage, update_cache
 from smp_spark.features.manifest import VECTOR, FeatureSpec
 from smp_spark.lake import read_table
@@ -88,8 +89,13 @@ def encode(texts: list[str], batch_size: int, precision: str = "float32") -> lis
     """Vectors of ``texts``, float32 out; ``bfloat16`` runs the matrix products under CPU autocast,
     ``int8`` the quantised ONNX Runtime graph."""
     if precision == "int8":
-        from smp_spark.features import text_model
+        from smp_spark.features import onnx_graphs, text_model
 
+        if not onnx_graphs.available():
+            raise ConfigError(
+                "features.embedding_precision=int8 needs onnxruntime (make setup installs it); "
+                "use auto, float32 or bfloat16 without it"
+            )
         return text_model.encode(texts).tolist()  # one text per run: batch_size is torch's
     import torch
 
