@@ -186,8 +186,13 @@ def test_a_training_killed_after_an_epoch_goes_on_from_its_checkpoint(spark, gol
     assert not checkpoint.exists()  # a finished training leaves no checkpoint behind
 
     # the same gold version, seed and process count give the same net: the killed-and-resumed run
-    # (other processes, another copy of the lake) retraces the module's uninterrupted run epoch by epoch
-    def numbers(epochs):
-        return [{k: v for k, v in h.items() if k != "seconds"} for h in epochs]
-
-    assert numbers(history) == numbers(fusion_run[0].extra["history"][:EPOCHS])
+    # (other processes, another copy of the lake) retraces the module's uninterrupted run epoch by
+    # epoch: the same training losses and learning rates, and the same valid metrics up to float32
+    # summation order (1.4070868 vs 1.4070870 measured once)
+    uninterrupted = fusion_run[0].extra["history"][:EPOCHS]
+    assert [(h["epoch"], h["train_loss"], h["lr"]) for h in history] == [
+        (h["epoch"], h["train_loss"], h["lr"]) for h in uninterrupted
+    ]
+    for resumed, reference in zip(history, uninterrupted):
+        assert resumed["valid_mae"] == pytest.approx(reference["valid_mae"], rel=1e-6)
+        assert resumed["valid_src"] == pytest.approx(reference["valid_src"], rel=1e-6)
