@@ -76,13 +76,11 @@ def resolve_precision(precision: str) -> str:
 
 def resolve_text_precision(precision: str) -> str:
     """``auto`` -> ``int8`` where onnxruntime is installed, else :func:`resolve_precision`."""
+    from smp_spark.features import onnx_graphs
+
     if precision != "auto":
         return precision
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return resolve_precision(precision)
-    return "int8"
+    return "int8" if onnx_graphs.available() else resolve_precision(precision)
 
 
 def encode(texts: list[str], batch_size: int, precision: str = "float32") -> list[list[float]]:
