@@ -30,12 +30,13 @@ The hour follows a local-time daily profile shifted by the user's UTC offset. Th
 user's home concept with probability 0.4, else drawn from the global concept distribution (11
 categories at the official SMPD shares, Zipf-like concepts within each). Tags:
 ``Poisson(rate_u)`` draws with ``rate_u = max(4, LogNormal(log 18, 1.0))`` (0.5% of users never
-tag), 25% from the concept's 8 tied tags, the rest Zipf-like from a 50,000-word vocabulary,
+tag), 25% from the concept's 8 tied tags, the rest Zipf-like from a 50,000-word vocabulary (plain
+English words first, then made-up names and compounds: ~2.1 word pieces per tag, as real tags),
 duplicates dropped, at most 75 (real SMPD: median 16, mean 21.1, max 75). Titles: 3% empty, 10%
 camera defaults, else ``1 + round(LogNormal(log 3, 0.75))`` words (at most 40), 35% of them plain
-English words. 12% of posts carry coordinates near the user's home. Pid follows post time (with a
-2-day jitter); the Flickr photo id follows post time exactly. docs/data.md §5 holds these against
-real SMPD.
+English words, 50% any vocabulary word alike, 15% by tag frequency. 12% of posts carry coordinates
+near the user's home. Pid follows post time (with a 2-day jitter); the Flickr photo id follows post
+time exactly. docs/data.md §5 holds these against real SMPD.
 
 Groups. A post joins groups with probability ``sigmoid(-1.7 + 1.3 g_u)`` (about 25%); then
 ``min(800, round(LogNormal(log 5 + 0.3 g_u, 1.45)))`` Zipf-like draws over the groups (about 30,000 at

@@ -43,6 +43,7 @@ N_TIMEZONE_IDS = 91
 TAG_RATE, TAG_SPREAD, TAG_FLOOR, TAGLESS_USERS = 18.0, 1.0, 4.0, 0.005
 # Written titles: word count 1 + LogNormal(log median, spread), capped; a share of plain words.
 TITLE_WORDS_MEDIAN, TITLE_WORDS_SPREAD, MAX_TITLE_WORDS, TITLE_PLAIN_SHARE = 3.0, 0.75, 40, 0.35
+TITLE_RARE_SHARE = 0.5  # the share of title words drawn from the whole vocabulary alike
 PLAIN_TITLE_WORDS = (
     "the a of and in at on to with my from for by new old first last day night morning evening light "
     "view walk time little big home house garden park road street river lake beach sea bridge church "
@@ -271,15 +272,19 @@ def draw_titles(
     """Titles: 3% empty, 10% camera defaults ("IMG_1234", "2016-03-06 22.19.08"), else written.
 
     A written title has ``1 + round(LogNormal(log 3, 0.75))`` words (at most 40: median 4, mean
-    ~5, as real titles), a share of them plain English words (one word piece each), the rest
-    vocabulary words (synthetic, ~3 word pieces each)."""
+    ~5, as real titles): 35% plain English words (one word piece each), 50% any vocabulary word
+    alike (mostly made-up names and compounds, ~3 word pieces: the names and rare words of real
+    titles) and 15% vocabulary words by tag frequency (mostly plain words)."""
     n = len(postdate)
     kind = rng.choice(3, size=n, p=[0.03, 0.10, 0.87])  # 0 empty, 1 camera default, 2 written
     more = np.rint(np.exp(rng.normal(np.log(TITLE_WORDS_MEDIAN), TITLE_WORDS_SPREAD, n))).astype(np.int64)
     n_words = np.where(kind == 2, np.minimum(MAX_TITLE_WORDS, 1 + more), 0)
     word_ids = _draw(rng, _zipf_cdf(VOCABULARY_SIZE, 1.0, offset=10), int(n_words.sum()))
+    share = rng.random(len(word_ids))
+    rare = share >= 1.0 - TITLE_RARE_SHARE  # names and rare words: any vocabulary word alike
+    word_ids[rare] = rng.integers(0, VOCABULARY_SIZE, int(rare.sum()))
     words = np.array(world.vocabulary, dtype=object)[word_ids]
-    plain = rng.random(len(words)) < TITLE_PLAIN_SHARE
+    plain = share < TITLE_PLAIN_SHARE
     words[plain] = np.array(PLAIN_TITLE_WORDS, dtype=object)[rng.integers(0, len(PLAIN_TITLE_WORDS), int(plain.sum()))]
     starts = _offsets(n_words)
     lead_concept = rng.random(n) < 0.2

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from smp_spark.generate.common import CONCEPT_TAGS, VOCABULARY_SIZE, WORLD_SEED, _stream
+from smp_spark.generate.tag_words import PLAIN_TAG_WORDS
 
 # Posts per category in the real SMPD training split (305,613 posts): the organisers' dataset page
 # (social-media-prediction/SMPChallenge, 2025/dataset.html), equal to the counts of the real split
@@ -140,6 +141,12 @@ GROUP_WORDS = (
     "Images Amazing Fantastic Creative Minimal Abstract Film Vintage Music Fashion Food Family"
 ).split()
 
+# The tag vocabulary after the common tags: the concept names, every plain word, short synthetic
+# words of one syllable (~1.7 word pieces), compounds of two plain words (~3) and synthetic words
+# of two syllables (~3.2), ranked by a weighted random order that puts plain and short words first.
+SHORT_TAG_WORDS, COMPOUND_SHARE = 1000, 0.5
+PLAIN_WEIGHT, SHORT_WEIGHT = 300.0, 30.0
+
 
 _ONSETS = "b c d f g h j k l m n p r s t v w z br ch dr gr sh st tr pl kl".split()
 _VOWELS = "a e i o u ai ea ou".split()
@@ -147,21 +154,70 @@ _CODAS = ["", "n", "r", "s", "l", "m", "k", "t"]
 _SYLLABLES = np.array([o + v + c for o in _ONSETS for v in _VOWELS for c in _CODAS])
 
 
-def synthetic_words(rng: np.random.Generator, n: int, exclude: set[str]) -> list[str]:
-    """``n`` distinct pronounceable lowercase words of 2-3 syllables, none of them in ``exclude``."""
+def synthetic_words(
+    rng: np.random.Generator, n: int, exclude: set[str], syllables: tuple[int, int] = (2, 3)
+) -> list[str]:
+    """``n`` distinct pronounceable lowercase words of ``syllables`` (fewest, most; at most one
+    apart: the last syllable is there half the time) syllables, none of them in ``exclude``."""
+    fewest, most = syllables
+    assert 1 <= fewest <= most <= fewest + 1 and n < 0.9 * len(_SYLLABLES) ** fewest  # rejection stays quick
     words: list[str] = []
     seen = set(exclude)
     while len(words) < n:
         k = 2 * (n - len(words)) + 64
-        parts = _SYLLABLES[rng.integers(0, len(_SYLLABLES), (k, 3))]
-        third = np.where(rng.random(k) < 0.5, parts[:, 2], "")
-        for word in np.char.add(np.char.add(parts[:, 0], parts[:, 1]), third).tolist():
+        parts = _SYLLABLES[rng.integers(0, len(_SYLLABLES), (k, most))]
+        drawn = parts[:, 0]
+        for j in range(1, fewest):
+            drawn = np.char.add(drawn, parts[:, j])
+        if most > fewest:
+            drawn = np.char.add(drawn, np.where(rng.random(k) < 0.5, parts[:, most - 1], ""))
+        for word in drawn.tolist():
             if word not in seen:
                 seen.add(word)
                 words.append(word)
                 if len(words) == n:
                     break
     return words
+
+
+def compound_words(rng: np.random.Generator, n: int, parts: list[str], exclude: set[str]) -> list[str]:
+    """``n`` distinct compounds of two different ``parts`` ("railwaystation"), none in ``exclude``."""
+    words: list[str] = []
+    seen = set(exclude)
+    pool = np.array(parts, dtype=object)
+    while len(words) < n:
+        pairs = rng.integers(0, len(pool), (2 * (n - len(words)) + 64, 2))
+        pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+        for word in (pool[pairs[:, 0]] + pool[pairs[:, 1]]).tolist():
+            if word not in seen:
+                seen.add(word)
+                words.append(word)
+                if len(words) == n:
+                    break
+    return words
+
+
+def tag_vocabulary(rng: np.random.Generator, concepts: list[str], size: int) -> list[str]:
+    """``size`` distinct tag words ranked by frequency: the common tags, then the concept names, the
+    plain words, short synthetic words, compounds and two-syllable synthetic words in a weighted
+    random order (plain words ``PLAIN_WEIGHT`` and short ones ``SHORT_WEIGHT`` times as likely as
+    the rest to come next), so the frequent tags are mostly plain words and the rare ones names."""
+    named = [c for c in concepts if c not in COMMON_TAGS]
+    taken = set(COMMON_TAGS) | set(concepts)
+    plain = [w for w in PLAIN_TAG_WORDS if w not in taken]
+    taken |= set(plain)
+    short = synthetic_words(rng, SHORT_TAG_WORDS, taken, syllables=(1, 1))
+    taken |= set(short)
+    rest = size - len(COMMON_TAGS) - len(named) - len(plain) - len(short)
+    compounds = compound_words(rng, round(COMPOUND_SHARE * rest), plain + COMMON_TAGS, taken)
+    taken |= set(compounds)
+    longer = synthetic_words(rng, rest - len(compounds), taken, syllables=(2, 2))
+    tail = named + plain + short + compounds + longer
+    weight = np.ones(len(tail))
+    weight[len(named) : len(named) + len(plain)] = PLAIN_WEIGHT
+    weight[len(named) + len(plain) : len(named) + len(plain) + len(short)] = SHORT_WEIGHT
+    order = np.argsort(rng.exponential(size=len(tail)) / weight, kind="stable")  # weighted permutation
+    return COMMON_TAGS + [tail[i] for i in order]
 
 
 @dataclass(frozen=True)
@@ -217,10 +273,7 @@ def build_world() -> World:
         weights = 1.0 / np.arange(1, len(members) + 1) ** 0.9
         concept_prob[members] = shares[c] * weights / weights.sum()
 
-    # Vocabulary ranked by frequency: common tags first, then concept names spread among synthetic words.
-    tail = [c for c in concepts if c not in COMMON_TAGS]
-    tail += synthetic_words(rng, VOCABULARY_SIZE - len(COMMON_TAGS) - len(tail), set(COMMON_TAGS) | set(tail))
-    vocabulary = COMMON_TAGS + [tail[i] for i in rng.permutation(len(tail))]
+    vocabulary = tag_vocabulary(rng, concepts, VOCABULARY_SIZE)
     word_id = {w: i for i, w in enumerate(vocabulary)}
     tied = rng.integers(200, 20_000, (len(concepts), CONCEPT_TAGS - 1))
     concept_tags = np.column_stack([[word_id[c] for c in concepts], tied])
