@@ -92,7 +92,7 @@ def test_spark_submit_settings_win_over_the_profile(tmp_path):
 
 
 def test_pipeline_through_spark_submit(cluster, spark, tmp_path):
-    """Generate 2,000 posts, then ingest, features and LightGBM as spark-submit applications on
+    """Generate 800 posts, then ingest, features and LightGBM as spark-submit applications on
     the cluster; every Delta table (read back by the suite's local session) has the rows the
     generator's ground truth says."""
     lake = tmp_path / "lake"
@@ -100,7 +100,7 @@ def test_pipeline_through_spark_submit(cluster, spark, tmp_path):
         "spark.master": cluster["master"],
         "spark.conf.spark.sql.shuffle.partitions": "2",
         "spark.conf.spark.ui.enabled": "false",
-        "data.scale": "2000",
+        "data.scale": "800",
         "data.description_dims": "8",
         "paths.raw": tmp_path / "smpd" / "train",
         "paths.raw_test": tmp_path / "smpd" / "test",

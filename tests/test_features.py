@@ -179,16 +179,16 @@ def test_write_gold_makes_a_new_version_with_manifest_and_state(spark, generated
 
     _, df, state = gold
     cfg = load_config("test", [f"paths.lake={tmp_path / 'lake'}"])
-    v0 = write_gold(spark, cfg, df, state, feature_specs(generated_lake))
-    v1 = write_gold(spark, cfg, df, state, feature_specs(generated_lake))
-    assert (v0, v1) == (0, 1) and table_version(spark, cfg.table(GOLD)) == 1
-    manifest = spark.read.format("delta").load(cfg.table("gold/feature_manifest"))
-    names = {s.name for s in feature_specs(generated_lake)}
-    for version in (0, 1):
-        assert {r.name for r in manifest.filter(F.col("gold_version") == version).collect()} == names
-    reread = read_state(spark, cfg, 1)
+    assert write_gold(spark, cfg, df, state, feature_specs(generated_lake)) == 0
+    assert table_version(spark, cfg.table(GOLD)) == 0
+    reread = read_state(spark, cfg, 0)
     assert reread["text"].tfidf.stages and reread["category"].indexer.stages and reread["time"] is None
     _crash_at_every_point_of_a_gold_write(spark, cfg, df, state, feature_specs(generated_lake))
+    # every version written (0, the one committed before its crash point, and the last) has its manifest
+    manifest = spark.read.format("delta").load(cfg.table("gold/feature_manifest"))
+    names = {s.name for s in feature_specs(generated_lake)}
+    for version in (0, 1, 2):
+        assert {r.name for r in manifest.filter(F.col("gold_version") == version).collect()} == names
 
 
 def _crash_at_every_point_of_a_gold_write(spark, cfg, df, state, specs):
@@ -214,16 +214,16 @@ def _crash_at_every_point_of_a_gold_write(spark, cfg, df, state, specs):
             os.environ["SMP_CRASH_AT"] = point
             with pytest.raises(Crashed):
                 write_gold(spark, cfg, df, state, specs)
-            whole(1)  # the crashed version 2 is not visible; version 1 still is, whole
+            whole(0)  # the crashed version 1 is not visible; version 0 still is, whole
         os.environ["SMP_CRASH_AT"] = "gold:committed"
         with pytest.raises(Crashed):
             write_gold(spark, cfg, df, state, specs)
-        whole(2)  # committed last: everything it needs was written before
+        whole(1)  # committed last: everything it needs was written before
     finally:
         os.environ.pop("SMP_CRASH_AT", None)
         os.environ.pop("SMP_CRASH_MODE", None)
-    assert write_gold(spark, cfg, df, state, specs) == 3
-    whole(3)
+    assert write_gold(spark, cfg, df, state, specs) == 2
+    whole(2)
 
 
 def test_training_rows_ignore_everything_about_valid_and_test_posts(spark, generated_lake, gold):
