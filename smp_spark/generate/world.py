@@ -171,13 +171,18 @@ def synthetic_words(
             drawn = np.char.add(drawn, parts[:, j])
         if most > fewest:
             drawn = np.char.add(drawn, np.where(rng.random(k) < 0.5, parts[:, most - 1], ""))
-        for word in drawn.tolist():
-            if word not in seen:
-                seen.add(word)
-                words.append(word)
-                if len(words) == n:
-                    break
+        _take_new(drawn.tolist(), seen, words, n)
     return words
+
+
+def _take_new(candidates: list[str], seen: set[str], words: list[str], n: int) -> None:
+    """Append to ``words`` the ``candidates`` not ``seen`` yet, in order, until it holds ``n``."""
+    for word in candidates:
+        if len(words) == n:
+            return
+        if word not in seen:
+            seen.add(word)
+            words.append(word)
 
 
 def compound_words(rng: np.random.Generator, n: int, parts: list[str], exclude: set[str]) -> list[str]:
@@ -188,12 +193,7 @@ def compound_words(rng: np.random.Generator, n: int, parts: list[str], exclude: 
     while len(words) < n:
         pairs = rng.integers(0, len(pool), (2 * (n - len(words)) + 64, 2))
         pairs = pairs[pairs[:, 0] != pairs[:, 1]]
-        for word in (pool[pairs[:, 0]] + pool[pairs[:, 1]]).tolist():
-            if word not in seen:
-                seen.add(word)
-                words.append(word)
-                if len(words) == n:
-                    break
+        _take_new((pool[pairs[:, 0]] + pool[pairs[:, 1]]).tolist(), seen, words, n)
     return words
 
 
