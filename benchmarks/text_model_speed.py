@@ -10,8 +10,9 @@ float32 sentence-transformers vectors. Settings, run in turn ``--rounds`` times 
 texts so a busy machine slows them alike (rates are texts per second of wall time and of this
 process's CPU time): sentence-transformers float32 and bfloat16 autocast (torch), and ONNX Runtime
 with the fused float graph, int8 on every MatMul, int8 with the feed-forward output projections
-in float (recipe 1), and int8 as shipped (those six scaled per word piece). Agreement: mean and min cosine to the reference. Ends with the shipped
-setting in two processes at once (the 2 cores of one executor), end to end.
+in float (recipe 1), and int8 as shipped (those six scaled per word piece). Agreement: mean and
+min cosine to the reference. Ends with the shipped setting in two processes at once (the 2
+cores of one executor), end to end.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ GROUPS = Table("bronze/groups", ("group_id",), INGEST)
 POST_GROUPS = Table("bronze/post_groups", ("Pid", "group_id"), INGEST)
 SCRAPE_STATUS = Table("bronze/scrape_status", ("Pid",), INGEST)
 IMAGES = Table("bronze/images", ("Pid",), INGEST)
+INGEST_LOG = Table("bronze/ingest_log", ("ingested_at", "fingerprint"), INGEST)  # one row per completed ingest
 QUARANTINE = Table("quarantine/rows", ("release", "source_file", "record_index", "field", "reason"), INGEST)
 TEXT_EMBEDDINGS = Table("gold/text_embeddings", ("Pid",), "jobs/embed_text.py (make embeddings)")
 IMAGE_EMBEDDINGS = Table("gold/image_embeddings", ("Pid",), "jobs/embed_images.py (make embeddings)")

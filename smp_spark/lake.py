@@ -22,12 +22,13 @@ def sync_table(
     df: DataFrame,
     path: str,
     keys: list[str],
-    scope: dict[str, str] | None = None,
+    scope: dict[str, str | list[str]] | None = None,
 ) -> None:
     """Make the Delta table at ``path`` hold exactly the rows of ``df`` (within ``scope``).
 
     One MERGE on ``keys``: new keys are inserted, rows whose content changed are updated, and rows
-    of the same scope (e.g. ``{"release": "train"}``) that are no longer in ``df`` are deleted. A
+    of the same scope (e.g. ``{"release": "train"}``, or ``{"model": ["lightgbm", "xgboost"]}`` for
+    rows of either) that are no longer in ``df`` are deleted. A
     rerun on the same input therefore leaves the same rows, never twice as many. ``df`` must be
     unique on ``keys``. The first run creates the table.
     """
@@ -36,7 +37,7 @@ def sync_table(
         source.write.format("delta").mode("overwrite").save(path)
         return
     on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
-    delete_condition = " AND ".join(f"t.`{c}` = '{v}'" for c, v in (scope or {}).items()) or None
+    delete_condition = " AND ".join(_in_scope(c, v) for c, v in (scope or {}).items()) or None
     (
         DeltaTable.forPath(spark, path)
         .alias("t")
@@ -47,6 +48,19 @@ def sync_table(
         .whenNotMatchedBySourceDelete(condition=delete_condition)
         .execute()
     )
+
+
+def _in_scope(column: str, value: str | list[str]) -> str:
+    values = [value] if isinstance(value, str) else value
+    return f"t.`{column}` IN ({', '.join(repr(str(v)) for v in values)})"
+
+
+def replace_table(df: DataFrame, path: str, keys: list[str]) -> None:
+    """Make the Delta table at ``path`` hold exactly the rows of ``df``, by overwriting it: what
+    :func:`sync_table` does without a scope, in one write instead of a MERGE (for a table that
+    holds one batch and nothing else, such as the scoring lake's bronze tables). The row hash
+    column is kept, so both kinds of table have the same columns."""
+    with_row_hash(df, keys).write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
 
 
 def require_table(spark: SparkSession, path: str, producer: str) -> None:

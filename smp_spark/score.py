@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import replace
 from functools import reduce
 
@@ -21,11 +22,18 @@ from smp_spark.errors import InputError
 from smp_spark.features.build import add_features, join_users
 from smp_spark.features.embeddings import EMBEDDINGS, update_embeddings
 from smp_spark.features.family import Inputs
-from smp_spark.features.gold import GOLD, gold_families, gold_protocol, read_inputs, read_state
+from smp_spark.features.gold import (
+    GOLD,
+    gold_metadata,
+    metadata_families,
+    metadata_protocol,
+    read_inputs,
+    read_state,
+)
 from smp_spark.features.image_embeddings import SPEC as IMAGE_EMBEDDING
 from smp_spark.features.image_embeddings import update_image_embeddings
 from smp_spark.features.split import TRAIN
-from smp_spark.ingest import build_bronze, write_bronze
+from smp_spark.ingest import build_bronze, replace_bronze
 from smp_spark.ingest.files import find_release
 from smp_spark.lake import read_table, require_table, sync_table
 from smp_spark.metrics import PREDICTIONS as TRAINING_PREDICTIONS
@@ -44,34 +52,44 @@ def scoring_config(config: Config) -> Config:
     return replace(config, paths=replace(config.paths, lake=config.table(SCORING_LAKE)))
 
 
-def trained_gold_version(spark: SparkSession, config: Config, model: str) -> int:
-    """The gold version ``model`` was last trained on (from ``gold/model_predictions``)."""
-    require_table(spark, config.table(TRAINING_PREDICTIONS), f"jobs/train_{model}.py (make train-{model})")
+def trained_gold_versions(spark: SparkSession, config: Config, models: Sequence[str]) -> dict[str, int]:
+    """The gold version each of ``models`` was last trained on (from ``gold/model_predictions``),
+    in one read; fails naming the first model that was never trained."""
+    first = models[0] if models else "lightgbm"
+    require_table(spark, config.table(TRAINING_PREDICTIONS), f"jobs/train_{first}.py (make train-{first})")
     rows = (
         read_table(spark, config.table(TRAINING_PREDICTIONS))
-        .filter(F.col("model") == model)
-        .select("gold_version")
-        .distinct()
+        .filter(F.col("model").isin(*models))
+        .groupBy("model")
+        .agg(F.max("gold_version").alias("gold_version"))
         .collect()
     )
-    if not rows:
-        raise InputError(
-            f"no trained '{model}' model in {config.table(TRAINING_PREDICTIONS)}: run "
-            f"jobs/train_{model}.py (make train-{model}) first"
-        )
-    return int(rows[0][0])
+    found = {r["model"]: int(r["gold_version"]) for r in rows}
+    for model in models:
+        if model not in found:
+            raise InputError(
+                f"no trained '{model}' model in {config.table(TRAINING_PREDICTIONS)}: run "
+                f"jobs/train_{model}.py (make train-{model}) first"
+            )
+    return {model: found[model] for model in models}
+
+
+def trained_gold_version(spark: SparkSession, config: Config, model: str) -> int:
+    """The gold version ``model`` was last trained on."""
+    return trained_gold_versions(spark, config, [model])[model]
 
 
 def gold_config(spark: SparkSession, config: Config, gold_version: int) -> Config:
     """``config`` with the cached stages, the families and the protocol as they were for that gold
     version (its columns and its commit say), so scoring computes exactly its features."""
     columns = read_table(spark, config.table(GOLD), gold_version).columns
+    metadata = gold_metadata(spark, config, gold_version)  # one read of the commit
     features = replace(
         config.features,
         text_embeddings="text_embedding" in columns,
         image_embeddings=IMAGE_EMBEDDING.name in columns,
-        families=gold_families(spark, config, gold_version),
-        protocol=gold_protocol(spark, config, gold_version),
+        families=metadata_families(metadata),
+        protocol=metadata_protocol(metadata),
     )
     return replace(config, features=features)
 
@@ -136,21 +154,32 @@ def predict(spark: SparkSession, config: Config, model: str, gold_version: int, 
     return registry.model(model).predict(spark, config, model_dir(config, model, gold_version), rows, gold_version)
 
 
-def score_folder(spark: SparkSession, config: Config, folder: str, scraped: str, model: str) -> tuple[DataFrame, int]:
-    """Ingest ``folder`` (and its scraped tables), featurise, predict; write ``gold/predictions``.
+def score_folder(
+    spark: SparkSession, config: Config, folder: str, scraped: str, models: Sequence[str]
+) -> tuple[DataFrame, dict[str, int]]:
+    """Ingest ``folder`` (and its scraped tables) once, featurise it once per gold version the
+    models were trained on, predict with each of ``models``; write their rows of ``gold/predictions``.
 
-    Returns the predictions written for this batch and the gold version used.
+    Returns the predictions of this batch (``model, Pid, prediction, gold_version``) and the gold
+    version each model used.
     """
-    version = trained_gold_version(spark, config, model)  # before ingesting: fail fast without a model
+    # before ingesting: fail fast when a model was never trained
+    versions = trained_gold_versions(spark, config, list(dict.fromkeys(models)))
     batch = scoring_config(config)
-    bronze = build_bronze(spark, batch, folder, scraped)
-    write_bronze(spark, batch, bronze)
-    predictions = predict(spark, config, model, version, feature_rows(spark, config, batch, version))
-    out = predictions.select(
-        F.lit(model).alias("model"), "Pid", "prediction", F.lit(version).alias("gold_version")
-    ).localCheckpoint()
-    sync_table(spark, out, config.table(SCORES), ["model", "Pid"], scope={"model": model})
-    return out, version
+    replace_bronze(batch, build_bronze(spark, batch, folder, scraped))
+    scored = []
+    for version in sorted(set(versions.values())):
+        rows = feature_rows(spark, config, batch, version).localCheckpoint()  # shared by the models
+        scored += [
+            predict(spark, config, model, version, rows).select(
+                F.lit(model).alias("model"), "Pid", "prediction", F.lit(version).alias("gold_version")
+            )
+            for model, trained_on in versions.items()
+            if trained_on == version
+        ]
+    out = reduce(DataFrame.unionByName, scored).localCheckpoint()
+    sync_table(spark, out, config.table(SCORES), ["model", "Pid"], scope={"model": list(versions)})
+    return out, versions
 
 
 def fallback_prediction(spark: SparkSession, config: Config, gold_version: int) -> float:

@@ -54,7 +54,7 @@ def generated_lake(spark, tmp_path_factory):
     from smp_spark.config import load_config
     from smp_spark.features.image_embeddings import embed_bronze_images
     from smp_spark.generate import generate_dataset
-    from smp_spark.ingest import build_bronze, write_bronze
+    from smp_spark.ingest import ingest_release
 
     root = tmp_path_factory.mktemp("generated")
     cfg = load_config(
@@ -80,7 +80,7 @@ def generated_lake(spark, tmp_path_factory):
         cfg.data.test_fraction,
         cfg.data.description_dims,
     )
-    write_bronze(spark, cfg, build_bronze(spark, cfg, cfg.path("raw"), cfg.path("scraped")))
+    ingest_release(spark, cfg, cfg.path("raw"), cfg.path("scraped"))  # as jobs/ingest.py does
     embed_bronze_images(spark, cfg)
     return cfg
 

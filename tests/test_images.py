@@ -8,7 +8,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from smp_spark.features.image import FORMATS, image_metadata
-from smp_spark.ingest import build_bronze, write_bronze
+from smp_spark.ingest import build_bronze, ingest_release
 from smp_spark.ingest.images import inspect, resolve
 from tests.image_fixture import jpeg, png, png_bomb, write
 from tests.smpd_fixture import make_post, write_release, write_status
@@ -76,14 +76,25 @@ def image_release(lake_config):
 
 
 def test_ingest_images_quarantines_bad_files_and_keeps_their_posts(spark, image_release):
+    from smp_spark.ingest.files import find_release
+    from smp_spark.ingest.fingerprint import input_fingerprint
+
     cfg, posts = image_release
-    for _ in range(2):  # a rerun changes nothing and duplicates nothing
-        write_bronze(spark, cfg, build_bronze(spark, cfg, cfg.path("raw"), cfg.path("scraped")))
+    raw = Path(cfg.path("raw"))
+    for force in (False, True):  # a forced rerun changes nothing and duplicates nothing
+        run = ingest_release(spark, cfg, cfg.path("raw"), cfg.path("scraped"), force=force)
+        assert run.skipped_since is None
         images = {r.Pid: r for r in spark.read.format("delta").load(cfg.table("bronze/images")).collect()}
         quarantine = spark.read.format("delta").load(cfg.table("quarantine/rows")).filter(F.col("field") == "image")
         assert spark.read.format("delta").load(cfg.table("bronze/posts")).count() == 8
         assert len(images) == 8
         assert quarantine.count() == len(BAD)
+    # the fingerprint counts the listed image files that exist; a rerun is skipped until one changes
+    assert run.fingerprint.images == sum((raw / p["url"]).exists() for p in posts)
+    assert ingest_release(spark, cfg, cfg.path("raw"), cfg.path("scraped")).skipped_since is not None
+    write(raw, posts[0]["url"], jpeg(300, 200, colour=(10, 20, 30)))
+    changed = input_fingerprint(spark, cfg, find_release(spark, cfg.path("raw")), cfg.path("scraped"))
+    assert changed.digest != run.fingerprint.digest and changed.images == run.fingerprint.images
     statuses = {i: images[1000 + i].status for i in range(8)}
     assert statuses == {0: "ok", 1: "ok", 7: "ok", **{i: status for i, (_, status) in BAD.items()}}
     assert (images[1000].width, images[1000].height) == (300, 200)

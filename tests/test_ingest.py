@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 
 from smp_spark.errors import InputError
-from smp_spark.ingest import build_bronze, write_bronze
+from smp_spark.ingest import BRONZE_TABLES, build_bronze, ingest_release
 from tests.smpd_fixture import make_post, write_groups, write_release, write_status
 
 
-def ingest(spark, cfg):
-    bronze = build_bronze(spark, cfg, cfg.path("raw"), cfg.path("scraped"))
-    write_bronze(spark, cfg, bronze)
-    return {name: spark.read.format("delta").load(cfg.table(name)) for name in bronze.tables}
+def ingest(spark, cfg, force=False):
+    run = ingest_release(spark, cfg, cfg.path("raw"), cfg.path("scraped"), force=force)
+    assert run.skipped_since is None
+    return {name: spark.read.format("delta").load(cfg.table(name)) for name in BRONZE_TABLES}
 
 
 def quarantined(tables) -> set[tuple]:
@@ -73,11 +73,36 @@ def test_good_release_builds_every_table(spark, release):
     assert quarantined(tables) == {("group_meta_0_to_10.csv", 3, "imgid", "imgid matches no ingested post's photo id")}
 
 
-def test_rerun_is_idempotent(spark, release):
+def test_rerun_is_idempotent_and_skipped_while_the_input_is_unchanged(spark, release):
+    from smp_spark.ingest.files import find_release
+    from smp_spark.ingest.fingerprint import input_fingerprint, last_ingest
+    from smp_spark.lake import sync_table, table_version
+
     cfg, _, tables = release
     first = {n: sorted(map(tuple, df.drop("_row_hash").collect()), key=str) for n, df in tables.items()}
-    second = {n: sorted(map(tuple, df.drop("_row_hash").collect()), key=str) for n, df in ingest(spark, cfg).items()}
-    assert first == second
+    again = ingest(spark, cfg, force=True)  # a whole second ingest: the same rows, none twice
+    assert first == {n: sorted(map(tuple, df.drop("_row_hash").collect()), key=str) for n, df in again.items()}
+    # the same input again: skipped, naming the ingest it matches; nothing is written
+    versions = {n: table_version(spark, cfg.table(n)) for n in BRONZE_TABLES}
+    run = ingest_release(spark, cfg, cfg.path("raw"), cfg.path("scraped"))
+    # 7 release files, 2 scraped CSV files
+    assert run.skipped_since is not None and run.fingerprint.files == 9 and run.written == {}
+    assert {n: table_version(spark, cfg.table(n)) for n in BRONZE_TABLES} == versions
+
+    def current() -> object:
+        return input_fingerprint(spark, cfg, find_release(spark, cfg.path("raw")), cfg.path("scraped"))
+
+    # a changed scraped file changes the fingerprint: ingested again
+    status = Path(cfg.path("scraped")) / "photo_status.csv"
+    original = status.read_bytes()
+    status.write_bytes(original.replace(b"failed", b"gone", 1))
+    assert current().digest != run.fingerprint.digest
+    status.write_bytes(original)
+    assert current() == run.fingerprint
+    # a bronze table written after the logged ingest (here a no-change sync): no longer current
+    posts = cfg.table("bronze/posts")
+    sync_table(spark, spark.read.format("delta").load(posts).drop("_row_hash"), posts, ["Pid"])
+    assert last_ingest(spark, cfg, run.fingerprint) is None
 
 
 def broken_release(folder: Path) -> tuple[list[dict], dict[int, tuple[str, str, str]]]:

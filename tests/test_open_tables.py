@@ -1,7 +1,7 @@
 """Every Delta table the project writes opens in another engine (delta-rs, the ``deltalake``
 package: no Spark, no JVM) and holds what Spark reads; vectors are stored as ``array<float>``.
 
-Here: every bronze table and the quarantine, the image embeddings, the gold features, their
+Here: every bronze table, the quarantine and the ingest log, the image embeddings, the gold features, their
 manifest and the fitted category encodings. Tables that only a training or a scoring run writes are
 checked in the test that already writes them, so nothing is trained twice:
 ``gold/model_predictions``, ``gold/predictions`` (with the scoring lake's tables) and
@@ -30,7 +30,7 @@ def list_lengths(column: pa.ChunkedArray) -> list[int]:
     return pc.list_value_length(column).drop_null().to_pylist()
 
 
-@pytest.mark.parametrize("table", catalog.BRONZE, ids=str)
+@pytest.mark.parametrize("table", [*catalog.BRONZE, catalog.INGEST_LOG], ids=str)
 def test_bronze_and_quarantine_tables_open_in_deltalake(spark, generated_lake, table):
     opened = assert_opens_elsewhere(spark, generated_lake.table(table.name), table.keys)
     assert opened.num_rows > 0  # the generated release fills every table, quarantine included

@@ -127,45 +127,6 @@ def test_evaluate_reports_every_model_and_is_repeatable(spark, gold_lake):
         assert os.path.getsize(os.path.join(folder, png)) > 1000
 
 
-def test_scoring_a_test_release_writes_one_prediction_per_post(spark, gold_lake, tmp_path):
-    import json
-
-    from smp_spark.score import SCORES, fallback_prediction, score_folder, submission_rows, write_submission
-
-    if not os.path.exists(os.path.join(gold_lake.path("models"), "xgboost")):
-        train_and_record(spark, gold_lake, "xgboost")
-    predictions, version = score_folder(
-        spark, gold_lake, gold_lake.path("raw_test"), gold_lake.path("scraped_test"), "xgboost"
-    )
-    test_pids = {
-        int(r["Pid"]) for r in json.loads(open(os.path.join(gold_lake.path("raw_test"), "test_category.json")).read())
-    }
-    scored = {r.Pid: r.prediction for r in predictions.collect()}
-    assert set(scored) == test_pids and all(1 <= p <= 17 for p in scored.values())
-    # the test release's images went through ingest and the image stage, into the scoring lake
-    from smp_spark.score import scoring_config
-
-    batch = scoring_config(gold_lake)
-    usable = spark.read.format("delta").load(batch.table("bronze/images")).filter("status = 'ok'").count()
-    embedded = spark.read.format("delta").load(batch.table("gold/image_embeddings")).count()
-    assert embedded == usable > 0.99 * len(test_pids)
-    written = spark.read.format("delta").load(gold_lake.table(SCORES)).filter("model = 'xgboost'")
-    assert written.count() == len(test_pids)
-    # every table scoring writes opens in another engine (delta-rs) as Spark reads it
-    assert_opens_elsewhere(spark, gold_lake.table(catalog.SCORES.name), catalog.SCORES.keys, sample=None)
-    for table in (*catalog.BRONZE, catalog.IMAGE_EMBEDDINGS):
-        assert_opens_elsewhere(spark, batch.table(table.name), table.keys)
-    path = str(tmp_path / "submission.json")
-    fallback = fallback_prediction(spark, gold_lake, version)
-    rows = submission_rows(spark, gold_lake, gold_lake.path("raw_test"), predictions, fallback)
-    assert write_submission(rows, path) == {"model": len(test_pids), "fallback": 0, "no Pid": 0}
-    document = json.loads(open(path).read())
-    assert document["version"] == "VERSION 1.0"
-    assert {r["post_id"] for r in document["result"]} == {f"post{p}" for p in test_pids}
-    again, _ = score_folder(spark, gold_lake, gold_lake.path("raw_test"), gold_lake.path("scraped_test"), "xgboost")
-    assert {r.Pid: r.prediction for r in again.collect()} == scored  # a rerun gives the same scores
-
-
 def test_the_modality_ablation_trains_each_input_set_and_reports_it(spark, gold_lake):
     from dataclasses import replace
 

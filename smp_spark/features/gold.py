@@ -128,20 +128,25 @@ def gold_metadata(spark: SparkSession, config: Config, gold_version: int) -> dic
 def gold_protocol(spark: SparkSession, config: Config, gold_version: int) -> str:
     """The split protocol a gold version was built with, from its own commit (never the current
     config): ``chronological``, ``seed``, or ``unknown`` when the commit no longer says."""
-    return gold_metadata(spark, config, gold_version).get("protocol", "unknown")
+    return metadata_protocol(gold_metadata(spark, config, gold_version))
+
+
+def metadata_protocol(metadata: dict) -> str:
+    """The protocol a gold commit's metadata names (``unknown`` when it names none)."""
+    return metadata.get("protocol", "unknown")
+
+
+def metadata_families(metadata: dict) -> list[str]:
+    """The families a gold commit's metadata names (every family for a commit from before gold
+    recorded them)."""
+    return list(metadata.get("families", FAMILY_NAMES))
 
 
 def read_state(spark: SparkSession, config: Config, gold_version: int) -> FeatureState:
-    """The state of every family ``config`` switches on (use :func:`gold_families` for the ones a
-    gold version was built with)."""
+    """The state of every family ``config`` switches on (the scorer takes the ones a gold version
+    was built with from its commit, :func:`gold_metadata`)."""
     root = state_path(config, gold_version)
     return {family.name: family.load(spark, f"{root}/{family.name}") for family in active_families(config)}
-
-
-def gold_families(spark: SparkSession, config: Config, gold_version: int) -> list[str]:
-    """The feature families a gold version was built with (from its commit; every family for a
-    version committed before gold recorded them)."""
-    return list(gold_metadata(spark, config, gold_version).get("families", FAMILY_NAMES))
 
 
 def read_manifest(spark: SparkSession, config: Config, gold_version: int) -> DataFrame:

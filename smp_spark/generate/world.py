@@ -212,10 +212,9 @@ def tag_vocabulary(rng: np.random.Generator, concepts: list[str], size: int) -> 
     compounds = compound_words(rng, round(COMPOUND_SHARE * rest), plain + COMMON_TAGS, taken)
     taken |= set(compounds)
     longer = synthetic_words(rng, rest - len(compounds), taken, syllables=(2, 2))
-    tail = named + plain + short + compounds + longer
-    weight = np.ones(len(tail))
-    weight[len(named) : len(named) + len(plain)] = PLAIN_WEIGHT
-    weight[len(named) + len(plain) : len(named) + len(plain) + len(short)] = SHORT_WEIGHT
+    groups = [(named, 1.0), (plain, PLAIN_WEIGHT), (short, SHORT_WEIGHT), (compounds, 1.0), (longer, 1.0)]
+    tail = [word for words, _ in groups for word in words]
+    weight = np.concatenate([np.full(len(words), w, dtype=float) for words, w in groups])
     order = np.argsort(rng.exponential(size=len(tail)) / weight, kind="stable")  # weighted permutation
     return COMMON_TAGS + [tail[i] for i in order]
 

@@ -37,20 +37,20 @@ class FileInfo:
         return self.path.rstrip("/").rsplit("/", 1)[-1]
 
 
-def _fs(spark: SparkSession, path: str):
+def hadoop_path(spark: SparkSession, path: str):
     jvm = spark.sparkContext._jvm
     hpath = jvm.org.apache.hadoop.fs.Path(path)
     return hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), hpath
 
 
 def is_dir(spark: SparkSession, path: str) -> bool:
-    fs, hpath = _fs(spark, path)
+    fs, hpath = hadoop_path(spark, path)
     return bool(fs.exists(hpath) and fs.getFileStatus(hpath).isDirectory())
 
 
 def list_files(spark: SparkSession, folder: str, pattern: str) -> list[FileInfo]:
     """Files in ``folder`` matching a glob ``pattern``, sorted by name."""
-    fs, hpath = _fs(spark, folder.rstrip("/") + "/" + pattern)
+    fs, hpath = hadoop_path(spark, folder.rstrip("/") + "/" + pattern)
     statuses = fs.globStatus(hpath) or []
     found = [FileInfo(str(s.getPath().toString()), int(s.getLen())) for s in statuses if s.isFile()]
     return sorted(found, key=lambda f: f.name)

@@ -19,9 +19,10 @@ from smp_spark.ingest.bronze import (
     union_quarantine,
 )
 from smp_spark.ingest.files import SECOND_IMAGE_LIST, find_release, require_folder
+from smp_spark.ingest.fingerprint import Fingerprint, input_fingerprint, last_ingest, log_ingest
 from smp_spark.ingest.images import image_quarantine, image_rows
 from smp_spark.ingest.scraped import read_scraped, scraped_bronze
-from smp_spark.lake import sync_table
+from smp_spark.lake import replace_table, sync_table
 
 # table name under the lake -> its key columns
 BRONZE_TABLES = {table.name: list(table.keys) for table in catalog.BRONZE}
@@ -81,12 +82,54 @@ def write_bronze(spark: SparkSession, config: Config, bronze: Bronze) -> dict[st
     """Sync every table into the lake (idempotent MERGE); returns the row count of each table."""
     written = {}
     for name, keys in BRONZE_TABLES.items():
-        df = bronze.tables[name]
-        if name == "quarantine/rows":
-            df = df.dropDuplicates(keys)
-        sync_table(spark, df, config.table(name), keys)
+        sync_table(spark, _unique(bronze, name, keys), config.table(name), keys)
         written[name] = spark.read.format("delta").load(config.table(name)).count()
     return written
+
+
+def replace_bronze(config: Config, bronze: Bronze) -> None:
+    """Overwrite every bronze table of ``config``'s lake with this ingest's rows: for a lake that
+    holds one batch (the scoring lake), where a MERGE and a row count per table would be the
+    batch's largest fixed cost. The tables end as :func:`write_bronze` would leave them."""
+    for name, keys in BRONZE_TABLES.items():
+        replace_table(_unique(bronze, name, keys), config.table(name), keys)
+
+
+def _unique(bronze: Bronze, name: str, keys: list[str]) -> DataFrame:
+    """Table ``name`` of ``bronze``, unique on its keys (a record can be quarantined by several
+    checks under one key; every other table is unique by construction)."""
+    df = bronze.tables[name]
+    return df.dropDuplicates(keys) if name == "quarantine/rows" else df
+
+
+@dataclass
+class IngestRun:
+    """What :func:`ingest_release` did: the input's fingerprint, and either when the same input was
+    ingested before (skipped) or the rows read per file and written per table."""
+
+    fingerprint: Fingerprint
+    skipped_since: str | None
+    rows_read: dict[str, int]
+    written: dict[str, int]
+
+
+def ingest_release(
+    spark: SparkSession, config: Config, raw_dir: str, scraped_dir: str, force: bool = False
+) -> IngestRun:
+    """Ingest a release and its scraped tables into the bronze tables, unless the same input (by
+    checksum, see :mod:`smp_spark.ingest.fingerprint`) was the last one ingested and no bronze
+    table has been written since; ``force`` ingests anyway. A completed ingest is logged in
+    ``bronze/ingest_log``."""
+    release = find_release(spark, raw_dir)
+    require_folder(spark, scraped_dir, "scraped tables", "paths.scraped")
+    fingerprint = input_fingerprint(spark, config, release, scraped_dir)
+    since = None if force else last_ingest(spark, config, fingerprint)
+    if since is not None:
+        return IngestRun(fingerprint, since, {}, {})
+    bronze = build_bronze(spark, config, raw_dir, scraped_dir)
+    written = write_bronze(spark, config, bronze)
+    log_ingest(spark, config, fingerprint)
+    return IngestRun(fingerprint, None, bronze.rows_read, written)
 
 
 def quarantine_summary(spark: SparkSession, config: Config) -> list[tuple[str, str, int]]:

@@ -46,8 +46,9 @@ class Model(ABC):
     def predict(self, spark: SparkSession, config: Config, folder: str, rows: DataFrame, gold_version: int):
         """``Pid, prediction`` for gold-shaped ``rows``, after checking the layout the model was
         trained on."""
-        data = assemble(rows, self.input_config(config), gold_version, trained_widths(folder, self.name))
-        check_layout(folder, data.slot_names, self.name)
+        trained = trained_slots(folder, self.name)
+        data = assemble(rows, self.input_config(config), gold_version, slot_widths(trained))
+        check_layout(trained, data.slot_names, folder, self.name)
         return self.predict_input(spark, folder, data).select("Pid", F.col("prediction").cast("double"))
 
 
@@ -147,19 +148,19 @@ def trained_slots(folder: str, name: str) -> list[str]:
         return json.load(f)["slots"]
 
 
-def trained_widths(folder: str, name: str) -> dict[str, int]:
-    """Vector feature -> the slots it had at training (``<vector>_<i>`` slot names)."""
+def slot_widths(slots: list[str]) -> dict[str, int]:
+    """Vector feature -> its number of slots in a layout (``<vector>_<i>`` slot names)."""
     widths: dict[str, int] = {}
-    for slot in trained_slots(folder, name):
+    for slot in slots:
         found = re.fullmatch(r"(.+)_(\d+)", slot)
         if found:
             widths[found.group(1)] = max(widths.get(found.group(1), 0), int(found.group(2)) + 1)
     return widths
 
 
-def check_layout(folder: str, slot_names: list[str], name: str) -> None:
-    """Fail unless ``slot_names`` is exactly the layout the model in ``folder`` was trained on."""
-    trained = trained_slots(folder, name)
+def check_layout(trained: list[str], slot_names: list[str], folder: str, name: str) -> None:
+    """Fail unless ``slot_names`` is exactly ``trained``, the layout the model in ``folder`` was
+    trained on."""
     if trained == slot_names:
         return
     if len(trained) != len(slot_names):
