@@ -17,6 +17,7 @@ import json
 import os
 import tempfile
 import time
+from dataclasses import dataclass
 
 import lightgbm as lgb
 import numpy as np
@@ -29,8 +30,12 @@ from smp_spark.models.dataset import model_specs
 
 
 def matrix(frame, scalars: list[str], vectors: list[str]) -> np.ndarray:
+    """Scalars, then each vector's slots; a null vector (a post without that input, e.g. no
+    image) becomes NaN slots, as the distributed trainers assemble it."""
     parts = [frame[scalars].to_numpy(dtype=float)]
-    parts += [np.stack(frame[v].map(lambda x: np.asarray(x, float))) for v in vectors]
+    for v in vectors:
+        width = max((len(x) for x in frame[v] if x is not None), default=0)
+        parts.append(np.stack([np.full(width, np.nan) if x is None else np.asarray(x, float) for x in frame[v]]))
     return np.hstack(parts)
 
 
@@ -50,19 +55,51 @@ def export_tree_inputs(table: str, conf: str | None) -> tuple[pd.DataFrame, list
         return pd.read_parquet(os.path.join(scratch, "inputs")), specs
 
 
-def main() -> None:
+@dataclass
+class TreeInputs:
+    """The gold table's tree inputs as numpy: the matrix, the split and label of each row, the
+    scalar slot names, the manifest specs, the training settings and the load time."""
+
+    x: np.ndarray
+    split: np.ndarray
+    y: np.ndarray
+    scalars: list[str]
+    specs: list
+    train: object
+    load_seconds: float
+
+
+def load_inputs() -> TreeInputs:
+    """``--lake`` / ``--conf`` from the command line -> the gold table's tree inputs."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--lake", default="lake")
     parser.add_argument("--conf", default=None)
     args = parser.parse_args()
-    t = load_config(args.conf).train
     frame, specs = export_tree_inputs(os.path.join(args.lake, "gold", "features"), args.conf)
     scalars = [s.name for s in specs if s.kind != VECTOR]
     vectors = [s.name for s in specs if s.kind == VECTOR]
     started = time.time()
     x = matrix(frame, scalars, vectors)
     split, y = frame["split"].to_numpy(), frame["label"].to_numpy()
-    categorical = [scalars.index(s.name) for s in specs if s.kind == CATEGORICAL]
+    return TreeInputs(x, split, y, scalars, specs, load_config(args.conf).train, time.time() - started)
+
+
+def scores(inputs: TreeInputs, predict) -> dict[str, float]:
+    """Valid and test MAE and SRC of ``predict`` (rows -> predictions)."""
+    result = {}
+    for name in ("valid", "test"):
+        pred = predict(inputs.x[inputs.split == name])
+        truth = inputs.y[inputs.split == name]
+        result[f"{name}_mae"] = round(float(np.abs(pred - truth).mean()), 4)
+        result[f"{name}_src"] = round(float(scipy.stats.spearmanr(truth, pred).statistic), 4)
+    return result
+
+
+def main() -> None:
+    inputs = load_inputs()
+    t, x, split, y = inputs.train, inputs.x, inputs.split, inputs.y
+    started = time.time()
+    categorical = [inputs.scalars.index(s.name) for s in inputs.specs if s.kind == CATEGORICAL]
     params = dict(
         objective="regression",
         metric="l1",
@@ -77,7 +114,8 @@ def main() -> None:
     )
     train = lgb.Dataset(x[split == "train"], y[split == "train"], categorical_feature=categorical)
     valid = lgb.Dataset(x[split == "valid"], y[split == "valid"], reference=train)
-    loaded = time.time() - started
+    loaded = inputs.load_seconds + time.time() - started
+    started = time.time()
     booster = lgb.train(
         params,
         train,
@@ -85,17 +123,12 @@ def main() -> None:
         valid_sets=[valid],
         callbacks=[lgb.early_stopping(t.early_stopping_rounds, verbose=False)],
     )
-    trained = time.time() - started - loaded
     result = {
         "load_seconds": round(loaded, 1),
-        "train_seconds": round(trained, 1),
+        "train_seconds": round(time.time() - started, 1),
         "best_iteration": booster.best_iteration,
     }
-    for name in ("valid", "test"):
-        pred = booster.predict(x[split == name], num_iteration=booster.best_iteration)
-        truth = y[split == name]
-        result[f"{name}_mae"] = round(float(np.abs(pred - truth).mean()), 4)
-        result[f"{name}_src"] = round(float(scipy.stats.spearmanr(truth, pred).statistic), 4)
+    result.update(scores(inputs, lambda rows: booster.predict(rows, num_iteration=booster.best_iteration)))
     print(json.dumps(result))
 
 

@@ -13,35 +13,22 @@ valid/test MAE and SRC as JSON.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
 
 import numpy as np
-import scipy.stats
 import xgboost as xgb
-from lightgbm_single_node import export_tree_inputs, matrix
-
-from smp_spark.config import load_config
-from smp_spark.features.manifest import VECTOR
+from lightgbm_single_node import load_inputs, scores
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--lake", default="lake")
-    parser.add_argument("--conf", default=None)
-    args = parser.parse_args()
-    t = load_config(args.conf).train
-    frame, specs = export_tree_inputs(os.path.join(args.lake, "gold", "features"), args.conf)
-    scalars = [s.name for s in specs if s.kind != VECTOR]
-    vectors = [s.name for s in specs if s.kind == VECTOR]
+    inputs = load_inputs()
+    t, x, split, y = inputs.train, inputs.x, inputs.split, inputs.y
     started = time.time()
-    x = matrix(frame, scalars, vectors)
-    split, y = frame["split"].to_numpy(), frame["label"].to_numpy()
     train = xgb.DMatrix(x[split == "train"], y[split == "train"], missing=np.nan)
     valid = xgb.DMatrix(x[split == "valid"], y[split == "valid"], missing=np.nan)
-    loaded = time.time() - started
+    loaded = inputs.load_seconds + time.time() - started
     params = dict(
         objective="reg:squarederror",
         eval_metric="mae",
@@ -51,6 +38,7 @@ def main() -> None:
         seed=t.seed,
         nthread=os.cpu_count(),
     )
+    started = time.time()
     booster = xgb.train(
         params,
         train,
@@ -59,18 +47,13 @@ def main() -> None:
         early_stopping_rounds=t.early_stopping_rounds,
         verbose_eval=False,
     )
-    trained = time.time() - started - loaded
     result = {
         "load_seconds": round(loaded, 1),
-        "train_seconds": round(trained, 1),
+        "train_seconds": round(time.time() - started, 1),
         "best_iteration": booster.best_iteration,
     }
-    for name in ("valid", "test"):
-        rows = xgb.DMatrix(x[split == name], missing=np.nan)
-        pred = booster.predict(rows, iteration_range=(0, booster.best_iteration + 1))
-        truth = y[split == name]
-        result[f"{name}_mae"] = round(float(np.abs(pred - truth).mean()), 4)
-        result[f"{name}_src"] = round(float(scipy.stats.spearmanr(truth, pred).statistic), 4)
+    best = (0, booster.best_iteration + 1)
+    result.update(scores(inputs, lambda rows: booster.predict(xgb.DMatrix(rows, missing=np.nan), iteration_range=best)))
     print(json.dumps(result))
 
 
