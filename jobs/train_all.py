@@ -2,7 +2,9 @@
 spark-submit would run them; then a timing table and the report's path.
 
     python jobs/train_all.py [--conf FILE] [--set key=value ...]     # `make train-all`, `make demo`
-Every --conf / --set is passed to every stage. A failing stage stops the run and names itself.
+    python jobs/train_all.py --from train_lightgbm                   # resume at a stage
+Every --conf / --set is passed to every stage. A failing stage stops the run and names itself and
+the `--from` that resumes it (`make train-all ARGS="--from ..."`); the stages before it are not rerun.
 """
 
 from __future__ import annotations
@@ -53,8 +55,24 @@ def run_stage(script: str, passthrough: list[str]) -> tuple[int, str]:
     return process.wait(), report
 
 
+def add_args(parser) -> None:
+    parser.add_argument(
+        "--from",
+        dest="start",
+        metavar="STAGE",
+        choices=[script.removesuffix(".py") for _, script in STAGES],
+        help="resume at this stage (its job's name, e.g. train_lightgbm); the ones before it are not rerun",
+    )
+
+
+def stages_from(start: str | None) -> list[tuple[str, str]]:
+    """The stages from ``start`` (a job name such as ``train_lightgbm``) on; all of them for None."""
+    names = [script.removesuffix(".py") for _, script in STAGES]
+    return STAGES[names.index(start) :] if start else list(STAGES)
+
+
 def main() -> None:
-    args = build_parser("train_all").parse_args()
+    args = build_parser("train_all", add_args).parse_args()
     passthrough = (["--conf", args.conf] if args.conf else []) + [f"--set={o}" for o in args.overrides]
     try:
         config = load_config(args.conf, args.overrides)  # fail on a bad key before any stage starts
@@ -62,7 +80,10 @@ def main() -> None:
         sys.exit(f"error: train_all: {exc}")
     print(f"train_all: {config.data.scale:,} posts, config {config.source}", flush=True)
     timings, report, started = [], "", time.time()
-    for name, script in STAGES:
+    stages = stages_from(args.start)
+    if len(stages) < len(STAGES):
+        print(f"train_all: resuming at {stages[0][1]}; not rerun: {', '.join(n for n, _ in STAGES[: -len(stages)])}")
+    for name, script in stages:
         print(f"\n=== {name} ({script}) ===", flush=True)
         stage_started = time.time()
         code, printed = run_stage(script, passthrough)
@@ -70,7 +91,10 @@ def main() -> None:
         report = printed or report
         if code:
             print(format_table(["stage", "seconds"], timings))
-            sys.exit(f"error: train_all: stage '{name}' (jobs/{script}) failed with exit code {code}")
+            sys.exit(
+                f"error: train_all: stage '{name}' (jobs/{script}) failed with exit code {code}; "
+                f"after fixing it, resume with --from {script.removesuffix('.py')}"
+            )
     timings.append(("total", f"{time.time() - started:,.1f}"))
     print("\n" + format_table(["stage", "seconds"], timings))
     print(f"report: {report}")
