@@ -1,7 +1,8 @@
 """spark-submit entry point: the modality ablation (tabular / + text / + image / all three) of
 LightGBM and the fusion net on the latest gold version, into gold/ablation.
 
-    spark-submit jobs/ablation.py [--conf conf/cluster.yaml] [--set ...]
+    spark-submit jobs/ablation.py [--conf conf/cluster.yaml] [--set ...] [--model lightgbm]
+    make ablation ARGS="--model lightgbm"      # one model's runs only (the fusion net's take longest)
 """
 
 import sys
@@ -9,13 +10,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without install
 
-from smp_spark.ablation import run_ablation  # noqa: E402
+from smp_spark.ablation import MODELS, run_ablation  # noqa: E402
 from smp_spark.cli import run_job  # noqa: E402
 from smp_spark.ingest.pipeline import format_table  # noqa: E402
 
 
+def add_args(parser):
+    parser.add_argument("--model", nargs="+", default=list(MODELS), choices=MODELS, help="the models to ablate")
+
+
 def main(config, args, spark):
-    rows = run_ablation(spark, config, progress=lambda line: print(line, flush=True))
+    rows = run_ablation(spark, config, tuple(args.model), progress=lambda line: print(line, flush=True))
     print(
         format_table(
             ["model", "inputs", "split", "MAE", "SRC"],
@@ -25,4 +30,4 @@ def main(config, args, spark):
 
 
 if __name__ == "__main__":
-    run_job("ablation", main)
+    run_job("ablation", main, add_args=add_args)

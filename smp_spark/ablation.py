@@ -56,7 +56,8 @@ def run_ablation(
     spark: SparkSession, config: Config, models: tuple[str, ...] = MODELS, sets=SETS, progress=print
 ) -> list[dict]:
     """Train every model of ``models`` on every modality set of ``sets`` (the latest gold version);
-    write their metrics to ``gold/ablation`` and return them."""
+    write their metrics to ``gold/ablation`` (replacing those models' earlier rows for the version,
+    keeping other models' rows) and return them."""
     rows = []
     for name in models:
         for modalities in sets:
@@ -80,7 +81,9 @@ def run_ablation(
     )
     table = config.table(catalog.ABLATION.name)
     version = rows[0]["gold_version"]
-    sync_table(spark, frame, table, list(catalog.ABLATION.keys), scope={"gold_version": str(version)})
+    # the rows of the models that ran are replaced; another model's rows of the same version stay
+    scope = {"gold_version": str(version), "model": list(models)}
+    sync_table(spark, frame, table, list(catalog.ABLATION.keys), scope=scope)
     return rows
 
 

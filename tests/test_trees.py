@@ -148,3 +148,12 @@ def test_the_modality_ablation_trains_each_input_set_and_reports_it(spark, gold_
     lines = ablation_markdown(spark, gold_lake, {rows[0]["gold_version"]})
     assert any(line.startswith("| lightgbm | tabular |") for line in lines)
     assert any(line.startswith("| lightgbm | tabular+image |") for line in lines)
+    # an ablation of another model alone (`make ablation ARGS="--model ..."`) keeps these rows
+    run_ablation(spark, gold_lake, models=("xgboost",), sets=sets[:1], progress=lambda line: None)
+    table = read_table(spark, gold_lake.table(catalog.ABLATION.name))
+    found = table.filter(table.gold_version == rows[0]["gold_version"]).select("model", "modalities").distinct()
+    assert {tuple(r) for r in found.collect()} == {
+        ("lightgbm", "tabular"),
+        ("lightgbm", "tabular+image"),
+        ("xgboost", "tabular"),
+    }

@@ -89,10 +89,15 @@ def _image_digest(spark: SparkSession, release: Release) -> tuple[str, int]:
     listing = release.files.get(SECOND_IMAGE_LIST, release.files["img"])
     lines = spark.read.text(listing.path).repartition(max(2, spark.sparkContext.defaultParallelism))
     stats = lines.mapInPandas(_stat_partition(release.folder), "value string, size long, mtime long")
-    row = stats.agg(
-        F.expr("bit_xor(xxhash64(value, size, mtime))").alias("digest"),
-        F.sum(F.when(F.col("size") >= 0, 1).otherwise(0)).alias("found"),
-    ).first()
+    # each listed path once: a path listed twice would otherwise cancel itself out of the XOR
+    row = (
+        stats.dropDuplicates(["value"])
+        .agg(
+            F.expr("bit_xor(xxhash64(value, size, mtime))").alias("digest"),
+            F.sum(F.when(F.col("size") >= 0, 1).otherwise(0)).alias("found"),
+        )
+        .first()
+    )
     return str(row["digest"]), int(row["found"] or 0)
 
 
