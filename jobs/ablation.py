@@ -3,6 +3,7 @@ LightGBM and the fusion net on the latest gold version, into gold/ablation.
 
     spark-submit jobs/ablation.py [--conf conf/cluster.yaml] [--set ...] [--model lightgbm]
     make ablation ARGS="--model lightgbm"      # one model's runs only (the fusion net's take longest)
+    make ablation ARGS="--resume"              # skip the trainings gold/ablation already has
 """
 
 import sys
@@ -17,10 +18,15 @@ from smp_spark.ingest.pipeline import format_table  # noqa: E402
 
 def add_args(parser):
     parser.add_argument("--model", nargs="+", default=list(MODELS), choices=MODELS, help="the models to ablate")
+    parser.add_argument(
+        "--resume", action="store_true", help="skip the (model, inputs) trainings gold/ablation has for this version"
+    )
 
 
 def main(config, args, spark):
-    rows = run_ablation(spark, config, tuple(args.model), progress=lambda line: print(line, flush=True))
+    rows = run_ablation(
+        spark, config, tuple(args.model), progress=lambda line: print(line, flush=True), resume=args.resume
+    )
     print(
         format_table(
             ["model", "inputs", "split", "MAE", "SRC"],

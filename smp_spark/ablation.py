@@ -52,12 +52,33 @@ def ablated(config: Config, inputs: tuple[str, ...]) -> Config:
     )
 
 
+SCHEMA = "model string, split string, n long, mae double, rmse double, src double, modalities string, gold_version long"
+
+
+def finished(spark: SparkSession, config: Config, gold_version: int) -> set[tuple[str, str]]:
+    """The (model, inputs label) pairs ``gold/ablation`` already has for ``gold_version``."""
+    from delta.tables import DeltaTable
+
+    path = config.table(catalog.ABLATION.name)
+    if not DeltaTable.isDeltaTable(spark, path):
+        return set()
+    found = read_table(spark, path).filter(F.col("gold_version") == gold_version)
+    return {(r["model"], r["modalities"]) for r in found.select("model", "modalities").distinct().collect()}
+
+
 def run_ablation(
-    spark: SparkSession, config: Config, models: tuple[str, ...] = MODELS, sets=SETS, progress=print
+    spark: SparkSession,
+    config: Config,
+    models: tuple[str, ...] = MODELS,
+    sets=SETS,
+    progress=print,
+    resume: bool = False,
 ) -> list[dict]:
-    """Train every model of ``models`` on every modality set of ``sets`` (the latest gold version);
-    write their metrics to ``gold/ablation`` (replacing those models' earlier rows for the version,
-    keeping other models' rows) and return them."""
+    """Train every model of ``models`` on every modality set of ``sets`` (the latest gold version)
+    and return their metrics. Each training's rows go to ``gold/ablation`` as soon as it ends,
+    replacing that model and set's earlier rows for the version (other rows stay), so a stopped
+    ablation keeps what it finished; ``resume`` skips the pairs the table already has."""
+    table = config.table(catalog.ABLATION.name)
     rows = []
     for name in models:
         for modalities in sets:
@@ -65,25 +86,23 @@ def run_ablation(
             cfg = ablated(config, modalities)
             kind = model(name)
             data = model_input(spark, kind.input_config(cfg))
+            if resume and (name, label(modalities)) in finished(spark, config, data.gold_version):
+                progress(f"ablation: {name} on {label(modalities)}: already done for gold version {data.gold_version}")
+                continue
             out_dir = os.path.join(
                 config.path("models"), "ablation", name, "_".join(modalities), f"gold_v{data.gold_version}"
             )
             trained = kind.train(spark, cfg, data, out_dir)
             scored = trained.predictions.withColumn("model", F.lit(name))
-            for row in metrics(scored):
-                rows.append({**row, "modalities": label(modalities), "gold_version": data.gold_version})
+            found = [
+                {**row, "modalities": label(modalities), "gold_version": data.gold_version} for row in metrics(scored)
+            ]
+            scope = {"gold_version": str(data.gold_version), "model": name, "modalities": label(modalities)}
+            sync_table(spark, spark.createDataFrame(found, SCHEMA), table, list(catalog.ABLATION.keys), scope=scope)
+            rows.extend(found)
             progress(
                 f"ablation: {name} on {label(modalities)}: {len(data.slot_names)} inputs, {time.time() - started:.0f} s"
             )
-    frame = spark.createDataFrame(
-        rows,
-        "model string, split string, n long, mae double, rmse double, src double, modalities string, gold_version long",
-    )
-    table = config.table(catalog.ABLATION.name)
-    version = rows[0]["gold_version"]
-    # the rows of the models that ran are replaced; another model's rows of the same version stay
-    scope = {"gold_version": str(version), "model": list(models)}
-    sync_table(spark, frame, table, list(catalog.ABLATION.keys), scope=scope)
     return rows
 
 

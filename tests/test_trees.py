@@ -157,3 +157,13 @@ def test_the_modality_ablation_trains_each_input_set_and_reports_it(spark, gold_
         ("lightgbm", "tabular+image"),
         ("xgboost", "tabular"),
     }
+    # each training's rows are written when it ends; a resumed ablation skips the finished ones
+    said = []
+    again = run_ablation(spark, gold_lake, models=("lightgbm", "xgboost"), sets=sets, progress=said.append, resume=True)
+    assert [r["modalities"] for r in again] == ["tabular+image"] * len(again) and again[0]["model"] == "xgboost"
+    assert [line.endswith("already done for gold version " + str(rows[0]["gold_version"])) for line in said] == [
+        True,
+        True,
+        True,
+        False,
+    ]
