@@ -4,6 +4,7 @@ LightGBM and the fusion net on the latest gold version, into gold/ablation.
     spark-submit jobs/ablation.py [--conf conf/cluster.yaml] [--set ...] [--model lightgbm]
     make ablation ARGS="--model lightgbm"      # one model's runs only (the fusion net's take longest)
     make ablation ARGS="--resume"              # skip the trainings gold/ablation already has
+    make ablation ARGS="--gold-version 0"      # the gold version the main models trained on
 """
 
 import sys
@@ -21,11 +22,17 @@ def add_args(parser):
     parser.add_argument(
         "--resume", action="store_true", help="skip the (model, inputs) trainings gold/ablation has for this version"
     )
+    parser.add_argument("--gold-version", type=int, help="the gold version to train on (default: the latest)")
 
 
 def main(config, args, spark):
     rows = run_ablation(
-        spark, config, tuple(args.model), progress=lambda line: print(line, flush=True), resume=args.resume
+        spark,
+        config,
+        tuple(args.model),
+        progress=lambda line: print(line, flush=True),
+        resume=args.resume,
+        gold_version=args.gold_version,
     )
     print(
         format_table(

@@ -73,9 +73,10 @@ def run_ablation(
     sets=SETS,
     progress=print,
     resume: bool = False,
+    gold_version: int | None = None,
 ) -> list[dict]:
-    """Train every model of ``models`` on every modality set of ``sets`` (the latest gold version)
-    and return their metrics. Each training's rows go to ``gold/ablation`` as soon as it ends,
+    """Train every model of ``models`` on every modality set of ``sets`` (``gold_version``, the
+    latest by default) and return their metrics. Each training's rows go to ``gold/ablation`` as soon as it ends,
     replacing that model and set's earlier rows for the version (other rows stay), so a stopped
     ablation keeps what it finished; ``resume`` skips the pairs the table already has."""
     table = config.table(catalog.ABLATION.name)
@@ -85,7 +86,7 @@ def run_ablation(
             started = time.time()
             cfg = ablated(config, modalities)
             kind = model(name)
-            data = model_input(spark, kind.input_config(cfg))
+            data = model_input(spark, kind.input_config(cfg), gold_version)
             if resume and (name, label(modalities)) in finished(spark, config, data.gold_version):
                 progress(f"ablation: {name} on {label(modalities)}: already done for gold version {data.gold_version}")
                 continue
