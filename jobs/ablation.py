@@ -1,5 +1,5 @@
 """spark-submit entry point: the modality ablation (tabular / + text / + image / all three) of
-LightGBM and the fusion net on the latest gold version, into gold/ablation.
+LightGBM and the fusion net on the latest gold version (or --gold-version), into gold/ablation.
 
     spark-submit jobs/ablation.py [--conf conf/cluster.yaml] [--set ...] [--model lightgbm]
     make ablation ARGS="--model lightgbm"      # one model's runs only (the fusion net's take longest)

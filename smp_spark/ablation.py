@@ -76,18 +76,21 @@ def run_ablation(
     gold_version: int | None = None,
 ) -> list[dict]:
     """Train every model of ``models`` on every modality set of ``sets`` (``gold_version``, the
-    latest by default) and return their metrics. Each training's rows go to ``gold/ablation`` as soon as it ends,
-    replacing that model and set's earlier rows for the version (other rows stay), so a stopped
-    ablation keeps what it finished; ``resume`` skips the pairs the table already has."""
+    latest by default) and return their metrics. Each training's rows go to ``gold/ablation`` as
+    soon as it ends, replacing that model and set's earlier rows for the version (other rows stay),
+    so a stopped ablation keeps what it finished; ``resume`` skips the pairs the table had when
+    this run started."""
     table = config.table(catalog.ABLATION.name)
-    rows = []
+    rows, done = [], None
     for name in models:
         for modalities in sets:
             started = time.time()
             cfg = ablated(config, modalities)
             kind = model(name)
             data = model_input(spark, kind.input_config(cfg), gold_version)
-            if resume and (name, label(modalities)) in finished(spark, config, data.gold_version):
+            if resume and done is None:
+                done = finished(spark, config, data.gold_version)
+            if resume and (name, label(modalities)) in done:
                 progress(f"ablation: {name} on {label(modalities)}: already done for gold version {data.gold_version}")
                 continue
             out_dir = os.path.join(
