@@ -89,12 +89,8 @@ train-all: setup
 demo: setup
 	$(PY) jobs/train_all.py --conf conf/demo.yaml $(ARGS)
 
-# two pytest workers (pytest-xdist), a test file each at a time, each with its own Spark session:
-# small-data Spark leaves a core idle most of the time (docs/benchmarks.md, "The suite"); TEST_WORKERS=0
-# runs the suite in one process
-TEST_WORKERS ?= 2
 test: setup
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=20 tests
+	$(PY) -m pytest -q --durations=20 tests
 
 lint: setup
 	$(VENV)/bin/ruff check smp_spark jobs tests benchmarks notebooks

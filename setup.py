@@ -36,6 +36,6 @@ setup(
     python_requires=">=3.11,<3.12",
     install_requires=BASE,
     extras_require={
-        "dev": ["pytest==9.2.0", "pytest-xdist==3.8.0", "ruff==0.17.5", "deltalake==1.6.6"],  # deltalake: the pandas benchmark
+        "dev": ["pytest==9.2.0", "ruff==0.17.5", "deltalake==1.6.6"],  # deltalake: the pandas benchmark
     },
 )
