@@ -15,7 +15,7 @@ import numpy as np
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from smp_spark.config import Config
+from smp_spark.config import Config, TrainConfig
 from smp_spark.models.dataset import VALID_FLAG, ModelInput, fit_rows
 from smp_spark.session import slot_count
 
@@ -175,21 +175,10 @@ def catboost_frame(matrix: np.ndarray, categorical_slots: list[int]):
     return frame
 
 
-def train_catboost(spark: SparkSession, config: Config, data: ModelInput, out_dir: str) -> TrainedModel:
-    """Single-node CatBoost (the research's third model) with the research's settings: native
-    categorical features (``cat_features``: CatBoost's ordered target statistics), RMSE loss, MAE
-    for early stopping, depth 8, l2_leaf_reg 3, max_ctr_complexity 1, gradient leaf estimation.
-
-    SINGLE NODE: the training and valid rows are collected to the driver (about 60 floats a post:
-    ~330 MB at 680K posts), because no catboost-spark artifact for Spark 3.5 resolves from Maven
-    Central. Predictions for all posts are computed in Spark with a pandas UDF over the saved model.
-    """
-    from catboost import CatBoostRegressor, Pool
-
-    t = config.train
-    pids, x, y = _to_numpy(fit_rows(data).filter(~F.col(VALID_FLAG)))
-    _, x_valid, y_valid = _to_numpy(fit_rows(data).filter(F.col(VALID_FLAG)))
-    params = dict(
+def catboost_params(t: TrainConfig, threads: int) -> dict:
+    """CatBoostRegressor's settings: the research's (see :func:`train_catboost`) with ``t``'s rate,
+    depth, rounds, early stopping and seed."""
+    return dict(
         loss_function="RMSE",
         eval_metric="MAE",
         learning_rate=t.learning_rate,
@@ -202,9 +191,25 @@ def train_catboost(spark: SparkSession, config: Config, data: ModelInput, out_di
         max_ctr_complexity=1,
         leaf_estimation_method="Gradient",
         random_seed=t.seed,
-        thread_count=slot_count(spark),
+        thread_count=threads,
         verbose=0,
     )
+
+
+def train_catboost(spark: SparkSession, config: Config, data: ModelInput, out_dir: str) -> TrainedModel:
+    """Single-node CatBoost (the research's third model) with the research's settings: native
+    categorical features (``cat_features``: CatBoost's ordered target statistics), RMSE loss, MAE
+    for early stopping, depth 8, l2_leaf_reg 3, max_ctr_complexity 1, gradient leaf estimation.
+
+    SINGLE NODE: the training and valid rows are collected to the driver (about 60 floats a post:
+    ~330 MB at 680K posts), because no catboost-spark artifact for Spark 3.5 resolves from Maven
+    Central. Predictions for all posts are computed in Spark with a pandas UDF over the saved model.
+    """
+    from catboost import CatBoostRegressor, Pool
+
+    pids, x, y = _to_numpy(fit_rows(data).filter(~F.col(VALID_FLAG)))
+    _, x_valid, y_valid = _to_numpy(fit_rows(data).filter(F.col(VALID_FLAG)))
+    params = catboost_params(config.train, slot_count(spark))
     # CatBoost's own training logs go beside the model, not into the working folder
     os.makedirs(out_dir, exist_ok=True)
     model = CatBoostRegressor(**params, train_dir=os.path.join(out_dir, "catboost_info"))
