@@ -51,18 +51,14 @@ def main() -> None:
         )
         seconds = time.time() - started
 
-        def predict(part, x=x, cats=cats, model=model):
-            return model.predict(catboost_frame(x[part], cats))
-
         result = {}
         for split in ("valid", "test"):
             mask = inputs.split == split
-            pred, truth = predict(mask), inputs.y[mask]
+            pred, truth, months = model.predict(catboost_frame(x[mask], cats)), inputs.y[mask], month[mask]
             result[f"{split} MAE"] = float(np.abs(pred - truth).mean())
             result[f"{split} SRC"] = float(scipy.stats.spearmanr(truth, pred).statistic)
-            for m in sorted(set(month[mask][~np.isnan(month[mask])])):
-                part = mask & (month == m)
-                result[f"{split} bias, month {int(m)}"] = float((predict(part) - inputs.y[part]).mean())
+            for m in sorted(set(months[~np.isnan(months)])):
+                result[f"{split} bias, month {int(m)}"] = float((pred - truth)[months == m].mean())
         rows.append((name, seconds, model.get_best_iteration(), result))
 
     keys = sorted({k for *_, r in rows for k in r})

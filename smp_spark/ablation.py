@@ -24,7 +24,7 @@ from smp_spark import catalog
 from smp_spark.config import Config
 from smp_spark.lake import read_table, sync_table
 from smp_spark.metrics import metrics
-from smp_spark.models.dataset import model_input
+from smp_spark.models.dataset import model_input, resolve_gold_version
 from smp_spark.models.registry import model
 
 ALL = ("tabular", "text", "image")
@@ -81,18 +81,18 @@ def run_ablation(
     so a stopped ablation keeps what it finished; ``resume`` skips the pairs the table had when
     this run started."""
     table = config.table(catalog.ABLATION.name)
-    rows, done = [], None
+    version = resolve_gold_version(spark, config, gold_version)  # one version for every training
+    done = finished(spark, config, version) if resume else set()
+    rows = []
     for name in models:
         for modalities in sets:
+            if (name, label(modalities)) in done:
+                progress(f"ablation: {name} on {label(modalities)}: already done for gold version {version}")
+                continue
             started = time.time()
             cfg = ablated(config, modalities)
             kind = model(name)
-            data = model_input(spark, kind.input_config(cfg), gold_version)
-            if resume and done is None:
-                done = finished(spark, config, data.gold_version)
-            if resume and (name, label(modalities)) in done:
-                progress(f"ablation: {name} on {label(modalities)}: already done for gold version {data.gold_version}")
-                continue
+            data = model_input(spark, kind.input_config(cfg), version)
             out_dir = os.path.join(
                 config.path("models"), "ablation", name, "_".join(modalities), f"gold_v{data.gold_version}"
             )

@@ -47,10 +47,15 @@ def model_specs(columns: list[str], config: Config) -> list[FeatureSpec]:
 
 def model_input(spark: SparkSession, config: Config, gold_version: int | None = None) -> ModelInput:
     """Read a gold version (the latest by default) and assemble its features."""
+    version = resolve_gold_version(spark, config, gold_version)
+    return assemble(read_table(spark, config.table(GOLD), version), config, version)
+
+
+def resolve_gold_version(spark: SparkSession, config: Config, gold_version: int | None = None) -> int:
+    """``gold_version``, or the latest version of the gold table when None (which must exist)."""
     path = config.table(GOLD)
     require_table(spark, path, "jobs/build_features.py (make features)")
-    version = table_version(spark, path) if gold_version is None else gold_version
-    return assemble(read_table(spark, path, version), config, version)
+    return table_version(spark, path) if gold_version is None else gold_version
 
 
 def assemble(gold: DataFrame, config: Config, gold_version: int, widths: dict[str, int] | None = None) -> ModelInput:
