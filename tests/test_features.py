@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from pyspark.sql import functions as F
 
@@ -151,9 +153,9 @@ def _same(a, b) -> bool:
     stored as float32 arrays, up to two float32 steps or 1e-12 (a last-bit difference in the double
     before rounding can round to a neighbouring float32)."""
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(x == pytest.approx(y, rel=2.4e-7, abs=1e-12) for x, y in zip(a, b))
-    if isinstance(a, float) and isinstance(b, float):
-        return a == pytest.approx(b, rel=1e-9, abs=1e-12)
+        return len(a) == len(b) and all(math.isclose(x, y, rel_tol=2.4e-7, abs_tol=1e-12) for x, y in zip(a, b))
+    if isinstance(a, float) and isinstance(b, float):  # math.isclose: pytest.approx is 20x slower here
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
     return a == b
 
 
