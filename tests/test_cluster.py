@@ -100,8 +100,6 @@ def test_pipeline_through_spark_submit(cluster, spark, tmp_path):
         "spark.master": cluster["master"],
         "spark.conf.spark.sql.shuffle.partitions": "2",
         "spark.conf.spark.ui.enabled": "false",
-        # one host: no data locality to wait for (measured: 543.9 s for this test against 601.8 s)
-        "spark.conf.spark.locality.wait": "0s",
         "data.scale": "800",
         "data.description_dims": "8",
         "paths.raw": tmp_path / "smpd" / "train",
