@@ -2,8 +2,8 @@
 
 ``scripts/cluster.sh`` starts a master and two 1-core workers (free ports, state in a temporary
 folder, so a user's own cluster is never touched); ingest, features and SynapseML LightGBM run as
-three spark-submit applications through ``scripts/submit.sh`` with ``conf/cluster.yaml``, the package
-shipped through ``--py-files`` and the jars through ``--packages``.
+two spark-submit applications (ingest and features in one) through ``scripts/submit.sh`` with
+``conf/cluster.yaml``, the package shipped through ``--py-files`` and the jars through ``--packages``.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def test_spark_submit_settings_win_over_the_profile(tmp_path):
 
 
 def test_pipeline_through_spark_submit(cluster, spark, tmp_path):
-    """Generate 800 posts, then ingest, features and LightGBM as spark-submit applications on
+    """Generate 800 posts, then ingest and features, and LightGBM, as spark-submit applications on
     the cluster; every Delta table (read back by the suite's local session) has the rows the
     generator's ground truth says."""
     lake = tmp_path / "lake"
@@ -132,8 +132,9 @@ def test_pipeline_through_spark_submit(cluster, spark, tmp_path):
 
     _run([sys.executable, str(ROOT / "jobs" / "generate_data.py"), *args], env)
     submit = ["bash", str(ROOT / "scripts" / "submit.sh")]
-    for job in ("ingest.py", "build_features.py", "train_lightgbm.py"):
-        output = _run([*submit, str(ROOT / "jobs" / job), *args], env)
+    # ingest and features in one application (tests/cluster_pipeline.py), LightGBM in its own
+    for script in (ROOT / "tests" / "cluster_pipeline.py", ROOT / "jobs" / "train_lightgbm.py"):
+        output = _run([*submit, str(script), *args], env, timeout=600)
         assert f"--master {cluster['master']}" in output and "--py-files" in output
 
     truth = json.loads((tmp_path / "smpd" / "ground_truth.json").read_text())
@@ -166,7 +167,7 @@ def test_pipeline_through_spark_submit(cluster, spark, tmp_path):
     assert workers_param.read_text().strip() == str(WORKERS)
     apps = _master_status(cluster["ui_port"])["completedapps"]
     print("applications:", ", ".join(f"{app['name']} {app['duration'] / 1000:.0f} s" for app in apps))
-    assert len(apps) == 3 and all(app["state"] == "FINISHED" and app["cores"] == WORKERS for app in apps)
+    assert len(apps) == 2 and all(app["state"] == "FINISHED" and app["cores"] == WORKERS for app in apps)
     # ... whose executors fetched the package zip (--py-files)
     for app in apps:
         assert list((cluster["folder"] / "work" / app["id"]).glob("*/smp_spark-*.zip")), app["id"]
