@@ -10,7 +10,7 @@ def test_record_index_is_the_line_number_at_any_partitioning(spark, tmp_path):
     previous = spark.conf.get("spark.sql.files.maxPartitionBytes")
     spark.conf.set("spark.sql.files.maxPartitionBytes", "4096")  # ~30 splits of one file
     try:
-        df = read_lines(spark, FileInfo(str(tmp_path / "a.txt"), 0), "label")
+        df = read_lines(spark, FileInfo(str(tmp_path / "a.txt"), 0), "label").df
         assert df.rdd.getNumPartitions() > 10
         got = {r["_record_index"]: r["label"] for r in df.collect()}
     finally:

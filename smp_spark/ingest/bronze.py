@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 from smp_spark.config import Config
 from smp_spark.errors import InputError
 from smp_spark.ingest.files import SECOND_IMAGE_LIST, Release
-from smp_spark.ingest.records import RECORD_INDEX, SOURCE_FILE, read_json_list, read_lines
+from smp_spark.ingest.records import RECORD_INDEX, SOURCE_FILE, Records, read_json_list, read_lines
 from smp_spark.ingest.validate import (
     ERRORS,
     QUARANTINE_COLUMNS,
@@ -113,20 +113,27 @@ def release_rules(config: Config) -> dict[str, list[Field]]:
     }
 
 
-def read_release_files(spark: SparkSession, config: Config, release: Release) -> dict[str, DataFrame]:
-    """Every file of the release, parsed with its rules (each row keeps its ``_errors``)."""
-    frames = {
-        source: parse_fields(read_json_list(spark, release.files[source], [f.name for f in fields]), fields)
-        for source, fields in release_rules(config).items()
+def read_release_files(spark: SparkSession, config: Config, release: Release) -> dict[str, Records]:
+    """Every file of the release, parsed with its rules (each row keeps its ``_errors``), and its
+    record count."""
+    rules = release_rules(config)
+    files = {
+        source: read_json_list(spark, release.files[source], [f.name for f in fields])
+        for source, fields in rules.items()
     }
-    frames["img"] = parse_fields(read_lines(spark, release.files["img"], IMAGE.name), [IMAGE])
+    files["img"] = read_lines(spark, release.files["img"], IMAGE.name)
+    rules["img"] = [IMAGE]
     if SECOND_IMAGE_LIST in release.files:
-        lines = read_lines(spark, release.files[SECOND_IMAGE_LIST], LOCAL_IMAGE.name)
-        frames[SECOND_IMAGE_LIST] = parse_fields(lines, [LOCAL_IMAGE])
+        files[SECOND_IMAGE_LIST] = read_lines(spark, release.files[SECOND_IMAGE_LIST], LOCAL_IMAGE.name)
+        rules[SECOND_IMAGE_LIST] = [LOCAL_IMAGE]
     if release.has_labels:
-        frames["label"] = parse_fields(read_lines(spark, release.files["label"], LABEL.name), [LABEL])
+        files["label"] = read_lines(spark, release.files["label"], LABEL.name)
+        rules["label"] = [LABEL]
     # materialise each parsed file once: later joins then plan over small, cut lineages
-    return {source: df.localCheckpoint() for source, df in frames.items()}
+    return {
+        source: Records(parse_fields(records.df, rules[source]).localCheckpoint(), records.count)
+        for source, records in files.items()
+    }
 
 
 def check_alignment(release: Release, counts: dict[str, int]) -> None:

@@ -40,8 +40,9 @@ def build_bronze(spark: SparkSession, config: Config, raw_dir: str, scraped_dir:
     """Read, validate and join one release and its scraped tables (nothing is written)."""
     release = find_release(spark, raw_dir)
     require_folder(spark, scraped_dir, "scraped tables", "paths.scraped")
-    frames = read_release_files(spark, config, release)
-    counts = {source: df.count() for source, df in frames.items()}
+    files = read_release_files(spark, config, release)
+    frames = {source: records.df for source, records in files.items()}
+    counts = {source: records.count for source, records in files.items()}
     check_alignment(release, counts)
     rows_read = {release.files[s].name: n for s, n in counts.items()}
 

@@ -7,7 +7,9 @@ any partitioning.
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame, SparkSession
+from dataclasses import dataclass
+
+from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -19,39 +21,50 @@ SOURCE_FILE = "_source_file"
 CORRUPT = "_corrupt_record"
 
 
-def with_record_index(df: DataFrame) -> DataFrame:
+@dataclass(frozen=True)
+class Records:
+    """A file's records (string columns, ``_source_file``, ``_record_index``) and how many there
+    are, counted in the same pass that indexed them."""
+
+    df: DataFrame
+    count: int
+
+
+def with_record_index(df: DataFrame, **per_block: Column) -> tuple[DataFrame, list[Row]]:
     """Adds ``_source_file`` (the file name) and ``_record_index`` (position within that file).
 
     Must be applied directly to a file scan. Rows of one file split (block) are consecutive in
     one partition, so a row's index is the count of rows in earlier blocks of its file plus its
-    offset inside its block; only the per-block counts (a handful of rows) reach the driver.
+    offset inside its block. One Spark job counts each block's rows (``_n``), finds its first row
+    id (``_first``) and computes the aggregates of ``per_block`` (``name=aggregate``); only these
+    rows, one per block, reach the driver, and are returned beside the indexed frame. The shift of
+    each block goes back as a literal CASE expression (a file has a handful of blocks; a multiLine
+    JSON file has one), so indexing needs no join.
     """
-    spark = df.sparkSession
     tagged = (
         df.withColumn("_file", F.input_file_name())
         .withColumn("_block", F.input_file_block_start())
         .withColumn("_pos", F.monotonically_increasing_id())
         .persist()
     )
-    blocks = (
-        tagged.groupBy("_file", "_block").agg(F.count(F.lit(1)).alias("_n"), F.min("_pos").alias("_first")).collect()
-    )
-    offsets, running = [], {}
-    for row in sorted(blocks, key=lambda r: (r["_file"], r["_block"])):
+    aggregates = [F.count(F.lit(1)).alias("_n"), F.min("_pos").alias("_first")]
+    aggregates += [column.alias(name) for name, column in per_block.items()]
+    blocks = sorted(tagged.groupBy("_file", "_block").agg(*aggregates).collect(), key=lambda r: (r._file, r._block))
+    shift, running = None, {}
+    for row in blocks:
         start = running.get(row["_file"], 0)
-        offsets.append((row["_file"], row["_block"], start, row["_first"]))
         running[row["_file"]] = start + row["_n"]
-    schema = "_file string, _block long, _offset long, _first long"
-    offset_df = spark.createDataFrame(offsets, schema)
-    return (
-        tagged.join(F.broadcast(offset_df), ["_file", "_block"])
-        .withColumn(RECORD_INDEX, F.col("_offset") + F.col("_pos") - F.col("_first"))
+        here = (F.col("_file") == row["_file"]) & (F.col("_block") == row["_block"])
+        shift = F.when(here, F.lit(start - row["_first"])) if shift is None else shift.when(here, start - row["_first"])
+    indexed = (
+        tagged.withColumn(RECORD_INDEX, F.col("_pos") + (shift if shift is not None else F.lit(0)))
         .withColumn(SOURCE_FILE, F.element_at(F.split("_file", "/"), -1))
-        .drop("_file", "_block", "_pos", "_offset", "_first")
+        .drop("_file", "_block", "_pos")
     )
+    return indexed, blocks
 
 
-def read_json_list(spark: SparkSession, info: FileInfo, fields: list[str]) -> DataFrame:
+def read_json_list(spark: SparkSession, info: FileInfo, fields: list[str]) -> Records:
     """A file holding one JSON list of records, every field read as a string.
 
     Numbers, strings and nulls are all accepted (numbers arrive as their JSON text). A file that
@@ -66,16 +79,16 @@ def read_json_list(spark: SparkSession, info: FileInfo, fields: list[str]) -> Da
         .option("columnNameOfCorruptRecord", CORRUPT)
         .json(info.path)
     )
-    df = with_record_index(raw)
-    if df.filter(F.col(CORRUPT).isNotNull()).limit(1).count():
+    df, blocks = with_record_index(raw, _corrupt=F.count(CORRUPT))
+    if any(b["_corrupt"] for b in blocks):
         raise InputError(
             f"{info.path} is not a complete JSON list of records (truncated or malformed JSON, "
             "or an element that is not a {...} record): re-export or re-download that file"
         )
-    return df.drop(CORRUPT)
+    return Records(df.drop(CORRUPT), sum(b["_n"] for b in blocks))
 
 
-def read_lines(spark: SparkSession, info: FileInfo, column: str) -> DataFrame:
+def read_lines(spark: SparkSession, info: FileInfo, column: str) -> Records:
     """A text file with one value per line (labels, image paths); surrounding quotes are stripped.
 
     Blank lines after the last value (an editor's extra newline) are not records; a blank line
@@ -83,12 +96,19 @@ def read_lines(spark: SparkSession, info: FileInfo, column: str) -> DataFrame:
     """
     raw = spark.read.text(info.path)
     value = F.regexp_replace(F.trim("value"), r'^"|"$', "")
-    lines = with_record_index(raw).withColumn(column, value).drop("value")
-    last = lines.filter(F.col(column) != "").agg(F.max(RECORD_INDEX)).first()[0]
-    return lines.filter(F.col(RECORD_INDEX) <= (-1 if last is None else last))
+    indexed, blocks = with_record_index(raw, _last=F.max(F.when(value != "", F.col("_pos"))))
+    lines = indexed.withColumn(column, value).drop("value")
+    # the record index of the last line with a value: its block's start plus its offset there
+    starts, running = [], 0
+    for b in blocks:
+        starts.append(running)
+        running += b["_n"]
+    ends = [start + b["_last"] - b["_first"] for start, b in zip(starts, blocks) if b["_last"] is not None]
+    last = max(ends, default=-1)
+    return Records(lines.filter(F.col(RECORD_INDEX) <= last), last + 1)
 
 
-def read_csv(spark: SparkSession, info: FileInfo, required: list[str]) -> DataFrame:
+def read_csv(spark: SparkSession, info: FileInfo, required: list[str]) -> Records:
     """A CSV file with a header; every column a string. Missing header columns fail the file."""
     header = spark.read.option("header", "true").csv(info.path).columns
     missing = [c for c in required if c not in header]
@@ -103,4 +123,5 @@ def read_csv(spark: SparkSession, info: FileInfo, required: list[str]) -> DataFr
         .option("columnNameOfCorruptRecord", CORRUPT)
         .csv(info.path)
     )
-    return with_record_index(raw)
+    df, blocks = with_record_index(raw)
+    return Records(df, sum(b["_n"] for b in blocks))

@@ -68,7 +68,8 @@ def _read_all(spark: SparkSession, folder: str, stem: str, rules: list[Field], c
     required = [f.name for f in rules if f.required]
     frames = []
     for info in files:
-        df = parse_fields(read_csv(spark, info, required), rules)
+        records = read_csv(spark, info, required)
+        df = parse_fields(records.df, rules)
         df = add_error(
             df,
             F.col(CORRUPT).isNotNull(),
@@ -77,7 +78,7 @@ def _read_all(spark: SparkSession, folder: str, stem: str, rules: list[Field], c
             F.col(CORRUPT),
         )
         df = df.select(*[f.name for f in rules], SOURCE_FILE, RECORD_INDEX, ERRORS).localCheckpoint()
-        counts[info.name] = df.count()
+        counts[info.name] = records.count
         frames.append(df)
     if not frames:
         empty = spark.createDataFrame([], SCHEMAS[stem] + f", {SOURCE_FILE} string, {RECORD_INDEX} long")

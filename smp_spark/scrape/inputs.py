@@ -80,7 +80,7 @@ def photos_from_file(spark: SparkSession, info: FileInfo, category: FileInfo | N
     lines = spark.sparkContext.textFile(info.path).collect()
     uids: dict[int, str] = {}
     if category is not None:
-        uids = dict(read_json_list(spark, category, ["Uid"]).select(RECORD_INDEX, "Uid").collect())
+        uids = dict(read_json_list(spark, category, ["Uid"]).df.select(RECORD_INDEX, "Uid").collect())
     photos: dict[str, Photo] = {}
     usable = 0
     for row, line in enumerate(lines):
