@@ -26,18 +26,31 @@ def sync_table(
 ) -> None:
     """Make the Delta table at ``path`` hold exactly the rows of ``df`` (within ``scope``).
 
-    One MERGE on ``keys``: new keys are inserted, rows whose content changed are updated, and rows
-    of the same scope (e.g. ``{"release": "train"}``, or ``{"model": ["lightgbm", "xgboost"]}`` for
-    rows of either) that are no longer in ``df`` are deleted. A
-    rerun on the same input therefore leaves the same rows, never twice as many. ``df`` must be
-    unique on ``keys``. The first run creates the table.
+    Without a scope, one MERGE on ``keys``: new keys are inserted, rows whose content changed are
+    updated, rows no longer in ``df`` are deleted, and the files of unchanged rows are left as they
+    are (a rerun of ingest on the same input rewrites nothing). With a scope (e.g.
+    ``{"model": ["lightgbm", "xgboost"]}`` for rows of either), one overwrite of the rows in that
+    scope (Delta's ``replaceWhere``): rows outside it stay, and a row of ``df`` outside it fails the
+    write. Such a table's rows are replaced whole on every run (new predictions, a new manifest),
+    where a MERGE's outer join over the whole table would cost several times the Spark jobs for
+    the same result. Either way a rerun on the same input leaves the same rows, never twice as
+    many. ``df`` must be unique on ``keys``. The first run creates the table.
     """
     source = with_row_hash(df, keys)
     if not DeltaTable.isDeltaTable(spark, path):
         source.write.format("delta").mode("overwrite").save(path)
         return
+    if scope:
+        condition = " AND ".join(_in_scope(c, v) for c, v in scope.items())
+        (
+            source.write.format("delta")
+            .mode("overwrite")
+            .option("replaceWhere", condition)
+            .option("mergeSchema", "true")  # a column added in a later release joins old tables
+            .save(path)
+        )
+        return
     on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
-    delete_condition = " AND ".join(_in_scope(c, v) for c, v in (scope or {}).items()) or None
     (
         DeltaTable.forPath(spark, path)
         .alias("t")
@@ -45,14 +58,14 @@ def sync_table(
         .withSchemaEvolution()  # a column added in a later release (e.g. quarantine Pid) joins old tables
         .whenMatchedUpdateAll(condition=f"t.{ROW_HASH} <> s.{ROW_HASH}")
         .whenNotMatchedInsertAll()
-        .whenNotMatchedBySourceDelete(condition=delete_condition)
+        .whenNotMatchedBySourceDelete()
         .execute()
     )
 
 
 def _in_scope(column: str, value: str | list[str]) -> str:
     values = [value] if isinstance(value, str) else value
-    return f"t.`{column}` IN ({', '.join(repr(str(v)) for v in values)})"
+    return f"`{column}` IN ({', '.join(repr(str(v)) for v in values)})"
 
 
 def replace_table(df: DataFrame, path: str, keys: list[str]) -> None:
