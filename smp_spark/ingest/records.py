@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pyspark.sql import Column, DataFrame, Row, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -30,16 +30,17 @@ class Records:
     count: int
 
 
-def with_record_index(df: DataFrame, **per_block: Column) -> tuple[DataFrame, list[Row]]:
+def with_record_index(df: DataFrame, **per_block: Column) -> tuple[DataFrame, list[dict]]:
     """Adds ``_source_file`` (the file name) and ``_record_index`` (position within that file).
 
     Must be applied directly to a file scan. Rows of one file split (block) are consecutive in
     one partition, so a row's index is the count of rows in earlier blocks of its file plus its
     offset inside its block. One Spark job counts each block's rows (``_n``), finds its first row
     id (``_first``) and computes the aggregates of ``per_block`` (``name=aggregate``); only these
-    rows, one per block, reach the driver, and are returned beside the indexed frame. The shift of
-    each block goes back as a literal CASE expression (a file has a handful of blocks; a multiLine
-    JSON file has one), so indexing needs no join.
+    rows, one per block, reach the driver, and are returned beside the indexed frame, each with the
+    record index of its block's first row (``_start``). The shift of each block goes back as a
+    literal CASE expression (a file has a handful of blocks; a multiLine JSON file has one), so
+    indexing needs no join.
     """
     tagged = (
         df.withColumn("_file", F.input_file_name())
@@ -49,11 +50,12 @@ def with_record_index(df: DataFrame, **per_block: Column) -> tuple[DataFrame, li
     )
     aggregates = [F.count(F.lit(1)).alias("_n"), F.min("_pos").alias("_first")]
     aggregates += [column.alias(name) for name, column in per_block.items()]
-    blocks = sorted(tagged.groupBy("_file", "_block").agg(*aggregates).collect(), key=lambda r: (r._file, r._block))
-    shift, running = None, {}
-    for row in blocks:
+    rows = sorted(tagged.groupBy("_file", "_block").agg(*aggregates).collect(), key=lambda r: (r._file, r._block))
+    blocks, shift, running = [], None, {}
+    for row in rows:
         start = running.get(row["_file"], 0)
         running[row["_file"]] = start + row["_n"]
+        blocks.append({**row.asDict(), "_start": start})
         here = (F.col("_file") == row["_file"]) & (F.col("_block") == row["_block"])
         shift = F.when(here, F.lit(start - row["_first"])) if shift is None else shift.when(here, start - row["_first"])
     indexed = (
@@ -99,12 +101,7 @@ def read_lines(spark: SparkSession, info: FileInfo, column: str) -> Records:
     indexed, blocks = with_record_index(raw, _last=F.max(F.when(value != "", F.col("_pos"))))
     lines = indexed.withColumn(column, value).drop("value")
     # the record index of the last line with a value: its block's start plus its offset there
-    starts, running = [], 0
-    for b in blocks:
-        starts.append(running)
-        running += b["_n"]
-    ends = [start + b["_last"] - b["_first"] for start, b in zip(starts, blocks) if b["_last"] is not None]
-    last = max(ends, default=-1)
+    last = max((b["_start"] + b["_last"] - b["_first"] for b in blocks if b["_last"] is not None), default=-1)
     return Records(lines.filter(F.col(RECORD_INDEX) <= last), last + 1)
 
 
