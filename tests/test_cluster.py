@@ -100,6 +100,8 @@ def test_pipeline_through_spark_submit(cluster, spark, tmp_path):
         "spark.master": cluster["master"],
         "spark.conf.spark.sql.shuffle.partitions": "2",
         "spark.conf.spark.ui.enabled": "false",
+        "spark.conf.spark.sql.codegen.wholeStage": "false",  # as in conf/test.yaml
+        "spark.conf.spark.sql.codegen.factoryMode": "NO_CODEGEN",
         "data.scale": "800",
         "data.description_dims": "8",
         "paths.raw": tmp_path / "smpd" / "train",
