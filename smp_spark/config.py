@@ -125,6 +125,10 @@ class FusionConfig:
     missing_indicators: bool = True  # a 0/1 input per numeric slot that has nulls in the training split
     shuffle_rows: int = 4096  # Petastorm's shuffling buffer, in rows per process
     seed: int = 2020
+    # HOROVOD_CYCLE_TIME of the ranks: how long Horovod's background thread sleeps between rounds.
+    # Horovod 0.28's 1 ms wakes it so often that, with 2 processes on 2 cores, it takes CPU from the
+    # training threads (docs/benchmarks.md, benchmarks/fusion_speed.py). Timing only: same net.
+    cycle_time_ms: float = 5.0
 
 
 @dataclass

@@ -44,10 +44,12 @@ def fusion_run(spark, gold_lake):
     return train_and_record(spark, gold_lake, "fusion")
 
 
-def test_both_ranks_hold_the_same_parameters(fusion_run):
+def test_both_ranks_hold_the_same_parameters(fusion_run, gold_lake):
     trained, _ = fusion_run
     ranks = trained.extra["ranks"]
     assert [r["rank"] for r in ranks] == [0, 1] and trained.params["workers"] == 2
+    # fusion.cycle_time_ms reached both ranks' Horovod (not its 1 ms default, which steals CPU)
+    assert [float(r["cycle_time"]) for r in ranks] == [gold_lake.fusion.cycle_time_ms] * 2
     # each rank trains on its own shard: equal weights mean the gradients were really averaged
     assert ranks[0]["first_step_digest"] == ranks[1]["first_step_digest"]
     assert ranks[0]["final_digest"] == ranks[1]["final_digest"]

@@ -128,8 +128,9 @@ def parameter_digest(model: nn.Module) -> str:
 
 def training_fingerprint(layout: FusionLayout, fusion: FusionConfig, gold_version: int, processes: int) -> str:
     """What a checkpoint must match to be resumed: the net's layout, the gold version, the process
-    count (it shapes the per-rank batch) and every fusion setting but the epoch limit."""
-    settings = {k: v for k, v in asdict(fusion).items() if k != "epochs"}
+    count (it shapes the per-rank batch) and every fusion setting but the epoch limit and the
+    Horovod cycle time (neither changes the net)."""
+    settings = {k: v for k, v in asdict(fusion).items() if k not in ("epochs", "cycle_time_ms")}
     what = dict(layout=asdict(layout), fusion=settings, gold_version=gold_version, processes=processes)
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -280,6 +281,7 @@ def _train_worker(
         final_digest=parameter_digest(model),
         best_epoch=best_epoch,
         history=history,
+        cycle_time=os.environ.get("HOROVOD_CYCLE_TIME"),  # what Horovod's background thread was given
     )
 
 
@@ -307,6 +309,7 @@ def train_fusion(spark: SparkSession, config: Config, data: ModelInput, out_dir:
             args=(train, valid, layout, fusion, out_dir, steps, threads, fingerprint),
             num_proc=processes,
             use_gloo=True,
+            env={"HOROVOD_CYCLE_TIME": f"{fusion.cycle_time_ms:g}"},  # added to each task's environment
         )
     finally:
         train.delete()
