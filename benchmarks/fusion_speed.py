@@ -76,7 +76,7 @@ def write_dataset(folder: str, n: int, files: int = 2) -> None:
         pq.write_table(table, os.path.join(folder, f"part-{part}.parquet"), row_group_size=4096)
 
 
-def single_core(rows: int, batches: list[int]) -> None:
+def single_core(data: str, rows: int, batches: list[int]) -> None:
     import torch
     from petastorm import make_batch_reader
     from petastorm.pytorch import BatchedDataLoader
@@ -105,13 +105,13 @@ def single_core(rows: int, batches: list[int]) -> None:
         print(f"| evaluation, batch 2048 | {len(x) / (time.process_time() - started):,.0f} |")
     for batch in batches:
         started, seen = time.process_time(), 0
-        with make_batch_reader(f"file://{DATA}", num_epochs=1, reader_pool_type="dummy") as reader:
+        with make_batch_reader(f"file://{data}", num_epochs=1, reader_pool_type="dummy") as reader:
             for b in BatchedDataLoader(reader, batch_size=batch, shuffling_queue_capacity=SHUFFLE_ROWS):
                 seen += len(b["label"])
         print(f"| Petastorm read alone, batch {batch} | {seen / (time.process_time() - started):,.0f} |")
 
 
-def one_epoch(global_batch: int) -> dict:
+def one_epoch(global_batch: int, data: str) -> dict:
     """One training epoch as ``fusion._train_worker`` runs it, on this Horovod rank."""
     import horovod.torch as hvd
     import torch
@@ -132,21 +132,18 @@ def one_epoch(global_batch: int) -> dict:
     batch = global_batch // hvd.size()
     started, cpu, seen, steps = time.time(), time.process_time(), 0, 0
     with make_batch_reader(
-        f"file://{DATA}", num_epochs=1, reader_pool_type="dummy", cur_shard=hvd.rank(), shard_count=hvd.size()
+        f"file://{data}", num_epochs=1, reader_pool_type="dummy", cur_shard=hvd.rank(), shard_count=hvd.size()
     ) as reader:
         for b in BatchedDataLoader(reader, batch_size=batch, shuffling_queue_capacity=SHUFFLE_ROWS):
             optimizer.zero_grad()
             nn.functional.mse_loss(model(b["features"]), b["label"]).backward()
             optimizer.step()
             seen, steps = seen + len(b["label"]), steps + 1
-    return dict(seconds=time.time() - started, cpu=time.process_time() - cpu, rows=seen, steps=steps)
-
-
-DATA = ""
+    cycle = os.environ.get("HOROVOD_CYCLE_TIME", "unset")
+    return dict(seconds=time.time() - started, cpu=time.process_time() - cpu, rows=seen, steps=steps, cycle=cycle)
 
 
 def main() -> None:
-    global DATA
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=131072)
     parser.add_argument("--batches", type=int, nargs="+", default=[512, 4096])
@@ -159,24 +156,22 @@ def main() -> None:
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # the tasks run this interpreter
     spark = SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false").getOrCreate()
-    launch = {
-        "spark": lambda batch, n, env: horovod.spark.run(
-            _rank_epoch, args=(batch, DATA), num_proc=n, use_gloo=True, verbose=0, env=env
-        ),
-        "run": lambda batch, n, env: horovod.run(_rank_epoch, args=(batch, DATA), np=n, use_gloo=True),
-    }
     with tempfile.TemporaryDirectory() as tmp:
-        DATA = tmp
+        launch = {
+            "spark": lambda batch, n, env: horovod.spark.run(
+                one_epoch, args=(batch, tmp), num_proc=n, use_gloo=True, verbose=0, env=env
+            ),  # env: added to each task's environment, as train_fusion passes it
+            "run": lambda batch, n, env: horovod.run(one_epoch, args=(batch, tmp), np=n, use_gloo=True),
+        }
         write_dataset(tmp, args.rows)
         print(f"{args.rows:,} rows of {SLOTS} slots; {platform.machine()}, {os.cpu_count()} cores\n")
-        single_core(args.rows, args.batches)
+        single_core(tmp, args.rows, args.batches)
         print(
             "\n| launcher | global batch | processes | epoch seconds | rows/s | steps per rank "
             "| CPU seconds per rank | HOROVOD_CYCLE_TIME seen | speed-up |\n|---|---|---|---|---|---|---|---|---|"
         )
         for launcher, cycle, batch in itertools.product(args.launchers, args.cycle_times, args.batches):
-            env = {k: v for k, v in os.environ.items() if k != "HOROVOD_CYCLE_TIME"}
-            env.update({} if cycle == "unset" else {"HOROVOD_CYCLE_TIME": cycle})
+            env = {} if cycle == "unset" else {"HOROVOD_CYCLE_TIME": cycle}
             seconds = {}
             for processes in (1, 2):
                 ranks = launch[launcher](batch, processes, env)
@@ -190,12 +185,6 @@ def main() -> None:
                     flush=True,
                 )
     spark.stop()
-
-
-def _rank_epoch(batch: int, data: str) -> dict:
-    global DATA
-    DATA = data
-    return {**one_epoch(batch), "cycle": os.environ.get("HOROVOD_CYCLE_TIME", "unset")}
 
 
 if __name__ == "__main__":
