@@ -33,11 +33,13 @@ def run_job(
     needs_spark: bool = True,
     add_args: Callable[[argparse.ArgumentParser], None] | None = None,
     argv: list[str] | None = None,
+    job_conf: Callable[[Config], dict[str, str]] | None = None,
 ) -> None:
     """Parse arguments, load config, build the session, run ``main(config, args[, spark])``.
 
     Expected failures (:class:`SmpError`) print one ``error:`` line and exit non-zero with no
-    traceback; anything else is a bug and keeps its traceback.
+    traceback; anything else is a bug and keeps its traceback. ``job_conf`` gives the Spark
+    settings this job's session needs beyond the config's (see :func:`smp_spark.session.get_spark`).
     """
     args = build_parser(name, add_args).parse_args(argv)
     started = time.time()
@@ -46,7 +48,7 @@ def run_job(
         if needs_spark:
             from smp_spark.session import get_spark
 
-            main(config, args, get_spark(config))
+            main(config, args, get_spark(config, job_conf(config) if job_conf else None))
         else:
             main(config, args)
     except SmpError as exc:

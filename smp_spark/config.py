@@ -107,6 +107,9 @@ class TrainConfig:
     early_stopping_rounds: int = 50
     listen_port: int = 12_400  # first port of SynapseML LightGBM's network ring
     num_workers: int = 0  # distributed tasks; 0 = every task slot of the session
+    # threads per xgboost.spark worker: its job's spark.task.cpus (xgboost.spark takes nthread from it);
+    # 0 = every core of an executor, one worker per executor (fewer allreduces than one per core)
+    xgboost_worker_threads: int = 0
     tracking_uri: str = ""  # MLflow; empty = a file store in <project>/mlruns
     experiment: str = "smp-spark"
 

@@ -8,6 +8,7 @@ own Ivy resolver and cached in ``~/.ivy2``, and every ``spark.*`` setting.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 
@@ -18,10 +19,22 @@ from smp_spark.config import PROJECT_ROOT, Config
 from smp_spark.errors import SmpError
 
 
-def get_spark(config: Config) -> SparkSession:
-    """The active session if there is one, else a new one configured from ``config.spark``.
+def submitted_conf() -> SparkConf:
+    """spark-submit's settings when launched by spark-submit; otherwise the JVM's ``spark.*``
+    system properties, if a JVM is running (none before the first session)."""
+    if "PYSPARK_GATEWAY_PORT" in os.environ:
+        # launched by spark-submit: its JVM is already running with the command line's settings;
+        # connect first, or SparkConf() is empty and the config would override them
+        SparkContext._ensure_initialized()
+    return SparkConf()
 
-    Under ``spark-submit`` the master and packages come from the command line and win over config.
+
+def get_spark(config: Config, job_conf: dict[str, str] | None = None) -> SparkSession:
+    """The active session if there is one, else a new one configured from ``config.spark`` and
+    ``job_conf`` (settings one job's session needs, e.g. a trainer's ``spark.task.cpus``).
+
+    Under ``spark-submit`` the master, packages and ``--conf`` values come from the command line and
+    win over both.
     """
     active = SparkSession.getActiveSession()
     if active is not None:
@@ -29,11 +42,7 @@ def get_spark(config: Config) -> SparkSession:
     # Python workers must run this interpreter (the project's venv), not whatever python3 is first on
     # PATH: a venv used without `activate` would otherwise give workers without pandas or horovod
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    if "PYSPARK_GATEWAY_PORT" in os.environ:
-        # launched by spark-submit: its JVM is already running with the command line's settings;
-        # connect first, or SparkConf() below is empty and the config would override them
-        SparkContext._ensure_initialized()
-    submitted = SparkConf()  # holds spark-submit's settings when launched by spark-submit
+    submitted = submitted_conf()
     builder = SparkSession.builder.appName(config.spark.app_name)
     if not submitted.contains("spark.master"):
         builder = builder.master(config.spark.master)
@@ -42,7 +51,7 @@ def get_spark(config: Config) -> SparkSession:
         packages = [submitted.get("spark.jars.packages")]
     if packages:
         builder = builder.config("spark.jars.packages", ",".join(packages))
-    for key, value in config.spark.conf.items():
+    for key, value in {**config.spark.conf, **(job_conf or {})}.items():
         if not submitted.contains(key):
             builder = builder.config(key, resolve_setting(key, value))
     spark = builder.getOrCreate()
@@ -87,3 +96,28 @@ def slot_count(spark: SparkSession, settle_seconds: float = 2.0, max_wait_second
             "is the cluster up with free cores (scripts/cluster.sh status)?"
         )
     return slots
+
+
+def executor_cores(spark: SparkSession) -> int:
+    """Cores of one executor (the barrier trainers' slots spread over the registered executors,
+    times ``spark.task.cpus``): what a trainer that runs one native process per executor, as
+    SynapseML LightGBM's single-dataset mode does, can use for its threads."""
+    slots = slot_count(spark)
+    executors = 1
+    if not spark.sparkContext.master.startswith("local"):
+        executors = max(1, int(spark.sparkContext._jsc.sc().getExecutorIds().size()))
+    return max(1, slots // executors) * int(spark.conf.get("spark.task.cpus", "1"))
+
+
+def planned_executor_cores(config: Config) -> int | None:
+    """Cores each executor of the session ``get_spark(config)`` would start will have, known before
+    it starts: ``local[N]`` -> N, ``local[*]`` -> the machine's cores, a cluster master -> its
+    ``spark.executor.cores`` (submitted or configured); None when the cluster does not say."""
+    submitted = submitted_conf() if "PYSPARK_GATEWAY_PORT" in os.environ else SparkConf(loadDefaults=False)
+    master = submitted.get("spark.master", None) or config.spark.master
+    local = re.fullmatch(r"local(?:\[(\*|\d+)(?:,\s*\d+)?\])?", master.strip())
+    if local:
+        count = local.group(1) or "1"
+        return (os.cpu_count() or 1) if count == "*" else int(count)
+    cores = submitted.get("spark.executor.cores", None) or config.spark.conf.get("spark.executor.cores")
+    return int(cores) if cores else None

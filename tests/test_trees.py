@@ -52,6 +52,31 @@ def test_synapseml_lightgbm_beats_the_median_and_its_native_model_agrees(spark, 
     booster = lightgbm.Booster(model_file=trained.native_path)
     np.testing.assert_allclose(booster.predict(x), spark_pred, rtol=1e-6, atol=1e-6)
     assert trained.params["useBarrierExecutionMode"] and trained.params["workers"] == 2
+    # single-dataset mode trains in one native process per executor: it gets the executor's cores
+    assert trained.params["numThreads"] == 2
+    phases = trained.extra["phases"]
+    fit = "fit (reads and assembles its rows)"
+    assert list(phases)[:3] == ["open gold (schema, vector widths)", fit, "predict every post"]
+    assert all(seconds >= 0 for seconds in phases.values()) and phases[fit] > 0
+
+
+def test_an_xgboost_job_runs_one_worker_per_executor_on_all_its_cores():
+    """xgboost.spark takes nthread from spark.task.cpus: its job asks for an executor's cores."""
+    from smp_spark.config import load_config
+    from smp_spark.models.registry import model
+
+    def job_conf(*overrides, name="xgboost"):
+        return model(name).job_conf(load_config("test", list(overrides)))
+
+    assert job_conf("spark.master=local[3]") == {"spark.task.cpus": "3"}
+    assert job_conf("spark.master=local[5, 2]") == {"spark.task.cpus": "5"}
+    cores = os.cpu_count() or 1
+    assert job_conf("spark.master=local[*]") == ({"spark.task.cpus": str(cores)} if cores > 1 else {})
+    assert job_conf("spark.master=local") == {}  # one core: nothing to ask for
+    assert job_conf("spark.master=local[4]", "train.xgboost_worker_threads=2") == {"spark.task.cpus": "2"}
+    assert job_conf("spark.master=spark://head:7077") == {}  # executor size unknown: Spark's default
+    assert job_conf("spark.master=spark://head:7077", "spark.conf.spark.executor.cores=4") == {"spark.task.cpus": "4"}
+    assert job_conf("spark.master=local[3]", name="lightgbm") == {}
 
 
 def test_xgboost_spark_beats_the_median_and_its_native_model_agrees(spark, gold_lake, median_valid_mae):

@@ -36,6 +36,10 @@ class Model(ABC):
         """The config its inputs are assembled under (the fusion net also takes the raw embeddings)."""
         return config
 
+    def job_conf(self, config: Config) -> dict[str, str]:
+        """Spark settings its own training job starts the session with (none by default)."""
+        return {}
+
     @abstractmethod
     def train(self, spark: SparkSession, config: Config, data: ModelInput, out_dir: str) -> TrainedModel: ...
 
@@ -78,6 +82,16 @@ class LightGBM(SparkModel):
 
 class XGBoost(SparkModel):
     name = "xgboost"
+
+    def job_conf(self, config):
+        """``spark.task.cpus`` = ``train.xgboost_worker_threads`` (0: the cores of an executor), since
+        xgboost.spark runs a worker per task slot with ``nthread`` = ``spark.task.cpus``: on 2
+        cores, 1 worker of 2 threads trained in 117 s what 2 workers of 1 thread did in 160 s
+        (docs/benchmarks.md, session 15). Unset when the cluster does not say its executor size."""
+        from smp_spark.session import planned_executor_cores
+
+        threads = config.train.xgboost_worker_threads or planned_executor_cores(config)
+        return {"spark.task.cpus": str(threads)} if threads and threads > 1 else {}
 
     def train(self, spark, config, data, out_dir):
         from smp_spark.models.trees import train_xgboost

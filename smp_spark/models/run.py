@@ -12,11 +12,13 @@ from pyspark.sql import functions as F
 from smp_spark.config import Config
 from smp_spark.features.gold import gold_protocol
 from smp_spark.features.registry import ALL_SPECS
+from smp_spark.ingest.pipeline import format_table
 from smp_spark.lake import sync_table
 from smp_spark.metrics import PREDICTIONS, metrics
 from smp_spark.models.dataset import model_input
 from smp_spark.models.registry import model, save_layout
 from smp_spark.models.trees import TrainedModel
+from smp_spark.phases import Phases
 from smp_spark.tracking import log_metrics, log_params, training_run
 
 
@@ -39,22 +41,32 @@ def recorded_rows(predictions: DataFrame, name: str, run_id: str, gold_version: 
 
 def train_and_record(spark: SparkSession, config: Config, name: str) -> tuple[TrainedModel, list[dict]]:
     """Train ``name`` on the latest gold version; write its predictions to ``gold/model_predictions``
-    (replacing that model's previous rows) and log the run to MLflow. Returns the model and its
-    metrics per split."""
+    (replacing that model's previous rows) and log the run to MLflow. Returns the model (its
+    ``extra["phases"]``: the seconds of each phase) and its metrics per split."""
     kind = model(name)
-    data = model_input(spark, kind.input_config(config))
-    out_dir = model_dir(config, name, data.gold_version)
-    manifest = [asdict(s) for s in ALL_SPECS if any(n == s.name or n.startswith(f"{s.name}_") for n in data.slot_names)]
-    protocol = gold_protocol(spark, config, data.gold_version)
+    phases = Phases()
+    with phases("open gold (schema, vector widths)"):
+        data = model_input(spark, kind.input_config(config))
+        out_dir = model_dir(config, name, data.gold_version)
+        slots = data.slot_names
+        manifest = [asdict(s) for s in ALL_SPECS if any(n == s.name or n.startswith(f"{s.name}_") for n in slots)]
+        protocol = gold_protocol(spark, config, data.gold_version)
     with training_run(config, name, data.gold_version, manifest, protocol) as run:
-        trained = kind.train(spark, config, data, out_dir)
-        save_layout(out_dir, data.slot_names)
-        predictions = recorded_rows(trained.predictions, name, run.info.run_id, data.gold_version)
-        scores = metrics(predictions)
-        log_params({**trained.params, "best_iteration": trained.best_iteration, "slots": len(data.slot_names)})
-        log_metrics(scores)
-        _log_models(trained, out_dir)
-        sync_table(spark, predictions, config.table(PREDICTIONS), ["model", "Pid"], scope={"model": name})
+        with phases("fit (reads and assembles its rows)"):
+            trained = kind.train(spark, config, data, out_dir)
+            save_layout(out_dir, data.slot_names)
+        with phases("predict every post"):
+            predictions = recorded_rows(trained.predictions, name, run.info.run_id, data.gold_version)
+        with phases("metrics"):
+            scores = metrics(predictions)
+        with phases("save the model, MLflow"):
+            log_params({**trained.params, "best_iteration": trained.best_iteration, "slots": len(data.slot_names)})
+            log_metrics(scores)
+            _log_models(trained, out_dir)
+        with phases("write gold/model_predictions"):
+            sync_table(spark, predictions, config.table(PREDICTIONS), ["model", "Pid"], scope={"model": name})
+    trained.extra["phases"] = phases.as_dict()
+    print(format_table(["phase", "seconds"], phases.rows()))
     return trained, scores
 
 
@@ -73,7 +85,6 @@ def training_job(name: str) -> None:
     """The whole ``jobs/train_<name>.py`` (a tree or the fusion net): parse arguments, train, record,
     print the scores."""
     from smp_spark.cli import run_job
-    from smp_spark.ingest.pipeline import format_table
 
     def main(config, args, spark):
         trained, scores = train_and_record(spark, config, name)
@@ -85,4 +96,4 @@ def training_job(name: str) -> None:
         )
         print(f"{name}: best iteration {trained.best_iteration}; native model {trained.native_path}")
 
-    run_job(f"train_{name}", main)
+    run_job(f"train_{name}", main, job_conf=model(name).job_conf)

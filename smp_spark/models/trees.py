@@ -8,16 +8,19 @@ plain ``lightgbm`` / ``xgboost`` / ``catboost`` load, and feature importances.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from smp_spark.config import Config, TrainConfig
 from smp_spark.models.dataset import VALID_FLAG, ModelInput, fit_rows
-from smp_spark.session import slot_count
+from smp_spark.session import executor_cores, slot_count
 
 
 @dataclass
@@ -39,6 +42,20 @@ def workers(spark: SparkSession, config: Config) -> int:
     stage that asks for more slots than exist would wait forever)."""
     slots = slot_count(spark)
     return min(config.train.num_workers or slots, slots)
+
+
+@contextlib.contextmanager
+def _fit_rows_once(data: ModelInput, tasks: int):
+    """The training and validation rows in ``tasks`` partitions, read and assembled once: the
+    distributed trainers pass over their input several times before training (SynapseML: column
+    statistics, row counts, a bin sample, the validation rows; xgboost.spark: its own
+    preparation), and each pass would otherwise read the gold table and assemble the vectors
+    again. Released when the fit returns."""
+    rows = fit_rows(data).repartition(tasks).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        yield rows
+    finally:
+        rows.unpersist()
 
 
 def _predictions(model, data: ModelInput) -> DataFrame:
@@ -64,6 +81,7 @@ def train_lightgbm(spark: SparkSession, config: Config, data: ModelInput, out_di
         numTasks=tasks,
         useBarrierExecutionMode=True,
         defaultListenPort=t.listen_port,
+        numThreads=executor_cores(spark),  # one native trainer per executor (single-dataset mode)
         seed=t.seed,
         deterministic=True,
         verbosity=-1,
@@ -73,7 +91,8 @@ def train_lightgbm(spark: SparkSession, config: Config, data: ModelInput, out_di
     if max_cat_threshold is not None:
         params["maxCatThreshold"] = max_cat_threshold
     estimator = LightGBMRegressor(featuresCol="features", labelCol="label", validationIndicatorCol=VALID_FLAG, **params)
-    model = estimator.fit(fit_rows(data).repartition(tasks))
+    with _fit_rows_once(data, tasks) as rows:
+        model = estimator.fit(rows)
     native = os.path.join(out_dir, "lightgbm_model.txt")
     os.makedirs(out_dir, exist_ok=True)
     with open(native, "w") as f:
@@ -133,7 +152,8 @@ def train_xgboost(spark: SparkSession, config: Config, data: ModelInput, out_dir
     estimator = SparkXGBRegressor(
         features_col="features", label_col="label", validation_indicator_col=VALID_FLAG, **params
     )
-    model = estimator.fit(fit_rows(data).repartition(tasks))
+    with _fit_rows_once(data, tasks) as rows:
+        model = estimator.fit(rows)
     booster = model.get_booster()
     native = os.path.join(out_dir, "xgboost_model.json")
     os.makedirs(out_dir, exist_ok=True)
@@ -234,7 +254,24 @@ def train_catboost(spark: SparkSession, config: Config, data: ModelInput, out_di
 def predict_with_catboost(
     spark: SparkSession, native_path: str, rows: DataFrame, categorical_slots: list[int]
 ) -> DataFrame:
-    """Distributed scoring with a saved CatBoost model: the file is shipped to the executors."""
+    """Distributed scoring with a saved CatBoost model (see :func:`predict_with_native_file`)."""
+
+    def load(path: str):
+        from catboost import CatBoostRegressor
+
+        model = CatBoostRegressor()
+        model.load_model(path)
+        return lambda matrix: model.predict(catboost_frame(matrix, categorical_slots))
+
+    return predict_with_native_file(spark, native_path, rows, load)
+
+
+def predict_with_native_file(
+    spark: SparkSession, native_path: str, rows: DataFrame, load: Callable[[str], Callable]
+) -> DataFrame:
+    """``Pid, split, label, prediction`` for assembled ``rows``: the model file is shipped to the
+    executors, each task loads it once (``load(path)`` -> a function of a feature matrix) and
+    predicts its rows an Arrow batch at a time."""
     import pandas as pd
     from pyspark.ml.functions import vector_to_array
 
@@ -242,11 +279,9 @@ def predict_with_catboost(
     name = os.path.basename(native_path)
 
     def score(frames):
-        from catboost import CatBoostRegressor
         from pyspark import SparkFiles
 
-        model = CatBoostRegressor()
-        model.load_model(SparkFiles.get(name))
+        predict = load(SparkFiles.get(name))
         for frame in frames:
             matrix = np.stack(frame["f"].to_numpy()) if len(frame) else np.empty((0, 0))
             yield pd.DataFrame(
@@ -254,7 +289,7 @@ def predict_with_catboost(
                     "Pid": frame["Pid"],
                     "split": frame["split"],
                     "label": frame["label"],
-                    "prediction": model.predict(catboost_frame(matrix, categorical_slots)) if len(frame) else [],
+                    "prediction": predict(matrix) if len(frame) else [],
                 }
             )
 
