@@ -2,7 +2,7 @@
 
 This is what a user would otherwise write: read the bronze Delta tables into pandas (delta-rs),
 compute the same families as ``jobs/build_features.py`` (split, time, geo, text stats, TF-IDF +
-SVD, category encodings, user profile and point-in-time history, group aggregates), and write
+PCA, category encodings, user profile and point-in-time history, group aggregates), and write
 one Parquet file. It is a benchmark only; the product's features are the Spark ones.
 
     .venv/bin/python benchmarks/measure.py --label "pandas features 680K" -- \\
@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pandas as pd
 from deltalake import DeltaTable
-from sklearn.decomposition import TruncatedSVD
+from sklearn.decomposition import PCA
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 DAY = 86_400
@@ -41,25 +41,44 @@ def time_and_geo(df: pd.DataFrame) -> None:
     df["week_hour"] = df["weekday"] * 24 + df["hour"]
     df["iso_week"], df["month"] = stamp.dt.isocalendar().week.astype(int), stamp.dt.month
     df["account_age_days"] = (df["Postdate"] - df["photo_firstdate"]) / DAY
+    taken = df["photo_firstdatetaken"].fillna("").astype(str)
+    first = pd.to_datetime(taken.str[:8].where(taken.str.fullmatch(r"\d{10}")), format="%Y%m%d", errors="coerce")
+    first = first.fillna(pd.to_datetime(taken.str[:10], format="%Y-%m-%d", errors="coerce"))
+    first = first.where(first.dt.year >= 1970)
+    df["days_since_first_taken"] = (stamp.dt.tz_localize(None).dt.normalize() - first).dt.days
     located = df["Latitude"].notna() & ~((df["Latitude"] == 0) & (df["Longitude"] == 0))
     df["has_geo"] = located.astype(int)
     df["latitude"], df["longitude"] = df["Latitude"].where(located), df["Longitude"].where(located)
 
 
 def text_stats(df: pd.DataFrame) -> None:
-    for prefix, column in (("title", "Title"), ("tags", "Alltags")):
+    for name, column in (("title", "Title"), ("tags", "Alltags")):
         text = df[column].fillna("")
-        df[f"{prefix}_len"] = text.str.len()
-        df[f"{prefix}_words"] = text.str.split().str.len()
+        df[f"{name}_len"] = text.str.len()
+        df["title_words" if name == "title" else "tag_count"] = text.str.split().str.len()
+    df["is_video"] = (df["Mediatype"].fillna("") == "video").astype(int)
 
 
-def tfidf_svd(df: pd.DataFrame, train: pd.Series) -> None:
+def user_profile(df: pd.DataFrame) -> None:
+    df["photo_count_log"] = np.log1p(df["photo_count"])
+    for column in ("ispro", "canbuypro", "timezone_id"):
+        df[column] = pd.to_numeric(df[column], errors="coerce")
+    df["user_description_nonzero"] = [
+        np.count_nonzero(v) / len(v) if v is not None and len(v) else np.nan for v in df["user_description"]
+    ]
+    df["has_location_description"] = df["location_description"].notna().astype(int)
+    df["user_contacts_log"] = np.log1p(df["contacts_count"])
+    df["user_public_groups_log"] = np.log1p(df["public_groups_count"])
+
+
+def tfidf_pca(df: pd.DataFrame, train: pd.Series) -> None:
     for prefix, column in (("title", "Title"), ("tags", "Alltags")):
         text = df[column].fillna("").str.lower()
         vectorizer = TfidfVectorizer(ngram_range=(1, 2), max_features=2000, min_df=5)
-        svd = TruncatedSVD(20, random_state=2020)
-        svd.fit(vectorizer.fit_transform(text[train]))
-        reduced = svd.transform(vectorizer.transform(text))
+        # like Spark ML's PCA: the 2000 x 2000 covariance of the training rows, its top eigenvectors
+        pca = PCA(20, svd_solver="covariance_eigh")
+        pca.fit(vectorizer.fit_transform(text[train]))
+        reduced = pca.transform(vectorizer.transform(text))
         for i in range(20):
             df[f"{prefix}_svd_{i}"] = reduced[:, i]
 
@@ -68,6 +87,9 @@ def category_encodings(df: pd.DataFrame, train: pd.Series, folds: int = 5, smoot
     fold = pd.util.hash_array(df["Pid"].to_numpy()) % folds
     prior = df.loc[train, "label"].mean()
     for column in ("Category", "Subcategory", "Concept"):
+        counts = df.loc[train, column].value_counts()  # most frequent first, ties alphabetical
+        order = sorted(counts.index, key=lambda v: (-counts[v], v))
+        df[f"{column.lower()}_idx"] = df[column].map({v: i for i, v in enumerate(order)}).fillna(len(order))
         stats = df[train].groupby(column)["label"].agg(["sum", "count"])
         df[f"{column.lower()}_freq"] = df[column].map(stats["count"]).fillna(0) / train.sum()
         total_sum = df[column].map(stats["sum"]).fillna(0)
@@ -121,6 +143,7 @@ def group_features(df: pd.DataFrame, lake: str) -> pd.DataFrame:
     ok = set(status.loc[status["status"] == "ok", "Pid"])
     out = df.join(per_post, on="Pid")
     scraped = out["Pid"].isin(ok)
+    out["group_count_raw"] = out["group_count"].fillna(0).where(scraped)
     for column in ("group_count", "m_mean", "m_max", "m_sum", "p_mean", "p_max"):
         out[column] = np.log1p(out[column].fillna(0)).where(scraped)
     out["groups_scraped"] = scraped.astype(int)
@@ -128,16 +151,16 @@ def group_features(df: pd.DataFrame, lake: str) -> pd.DataFrame:
 
 
 def build(lake: str) -> pd.DataFrame:
-    posts = read(lake, "bronze/posts")
-    users = read(lake, "bronze/users").drop(columns=["user_description", "location_description"])
+    posts = read(lake, "bronze/posts")  # each post carries its own user record (point in time)
+    users = read(lake, "bronze/users", ["Uid", "contacts_count", "public_groups_count"])  # scraped
     df = posts.merge(users, on="Uid", how="left")
     df["split"] = chronological_split(df)
     train = df["split"] == "train"
     time_and_geo(df)
     text_stats(df)
-    tfidf_svd(df, train)
+    tfidf_pca(df, train)
     category_encodings(df, train)
-    df["photo_count_log"] = np.log1p(df["photo_count"])
+    user_profile(df)
     user_history(df, train)
     return group_features(df, lake)
 
