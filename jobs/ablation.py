@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from smp_spark.ablation import MODELS, run_ablation  # noqa: E402
 from smp_spark.cli import run_job  # noqa: E402
-from smp_spark.ingest.pipeline import format_table  # noqa: E402
+from smp_spark.console import format_table  # noqa: E402
 
 
 def add_args(parser):

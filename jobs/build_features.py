@@ -11,9 +11,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from pyspark.sql import functions as F  # noqa: E402
 
 from smp_spark.cli import run_job  # noqa: E402
+from smp_spark.console import format_table  # noqa: E402
 from smp_spark.features.build import build_gold, feature_specs  # noqa: E402
 from smp_spark.features.gold import GOLD, read_bronze, write_gold  # noqa: E402
-from smp_spark.ingest.pipeline import format_table  # noqa: E402
 
 
 def main(config, args, spark):

@@ -10,8 +10,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without install
 
 from smp_spark.cli import run_job  # noqa: E402
+from smp_spark.console import format_table  # noqa: E402
 from smp_spark.evaluate import evaluate_all  # noqa: E402
-from smp_spark.ingest.pipeline import format_table  # noqa: E402
 
 
 def main(config, args, spark):

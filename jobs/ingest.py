@@ -13,8 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from smp_spark.catalog import INGEST_LOG  # noqa: E402
 from smp_spark.cli import run_job  # noqa: E402
+from smp_spark.console import format_table  # noqa: E402
 from smp_spark.ingest import ingest_release, quarantine_summary  # noqa: E402
-from smp_spark.ingest.pipeline import format_table  # noqa: E402
 
 
 def add_args(parser):

@@ -12,8 +12,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without install
 
 from smp_spark.cli import run_job  # noqa: E402
+from smp_spark.console import format_table  # noqa: E402
 from smp_spark.errors import ConfigError  # noqa: E402
-from smp_spark.ingest.pipeline import format_table  # noqa: E402
 from smp_spark.scrape.client import FlickrClient, api_key_from_env  # noqa: E402
 from smp_spark.scrape.export import write_export  # noqa: E402
 from smp_spark.scrape.inputs import input_file, photos_from_bronze, photos_from_file, release_files  # noqa: E402

@@ -20,8 +20,8 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without install
 
 from smp_spark.cli import build_parser  # noqa: E402
 from smp_spark.config import load_config  # noqa: E402
+from smp_spark.console import format_table  # noqa: E402
 from smp_spark.errors import SmpError  # noqa: E402
-from smp_spark.ingest.pipeline import format_table  # noqa: E402
 
 STAGES = [
     ("generate data", "generate_data.py"),

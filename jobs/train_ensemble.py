@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without install
 
 from smp_spark.cli import run_job  # noqa: E402
-from smp_spark.ingest.pipeline import format_table  # noqa: E402
+from smp_spark.console import format_table  # noqa: E402
 from smp_spark.models.ensemble import train_ensemble  # noqa: E402
 
 

@@ -25,8 +25,8 @@ from typing import Any, Callable
 from pyspark.sql import DataFrame, SparkSession
 
 from smp_spark.config import Config, load_config
+from smp_spark.console import format_table
 from smp_spark.errors import ConfigError
-from smp_spark.ingest.pipeline import format_table
 
 
 @dataclass

@@ -139,12 +139,3 @@ def quarantine_summary(spark: SparkSession, config: Config) -> list[tuple[str, s
     reason = F.regexp_replace("reason", r"\d+", "N")  # "first seen at record 12" -> "... N"
     rows = q.groupBy("source_file", F.concat_ws(": ", "field", reason).alias("why")).count()
     return [(r["source_file"], r["why"], r["count"]) for r in rows.orderBy("source_file", "why").collect()]
-
-
-def format_table(header: list[str], rows: list[tuple]) -> str:
-    """A plain-text table for job summaries."""
-    cells = [list(map(str, header))] + [list(map(str, r)) for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)

@@ -10,15 +10,14 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from smp_spark.config import Config
+from smp_spark.console import Phases, format_table
 from smp_spark.features.gold import gold_protocol
 from smp_spark.features.registry import ALL_SPECS
-from smp_spark.ingest.pipeline import format_table
 from smp_spark.lake import sync_table
 from smp_spark.metrics import PREDICTIONS, metrics
 from smp_spark.models.dataset import model_input
 from smp_spark.models.registry import model, save_layout
 from smp_spark.models.trees import TrainedModel
-from smp_spark.phases import Phases
 from smp_spark.tracking import log_metrics, log_params, training_run
 
 

@@ -1,4 +1,5 @@
-"""Wall time per named phase of a job, so its output says where the time went.
+"""What a job prints: plain-text tables, and the wall time of its named phases so its output says
+where the time went.
 
 Spark is lazy: a phase's time is that of the Spark jobs its actions ran (a training fit reads
 and assembles its input rows inside the fit; the predictions of every post are computed where
@@ -32,3 +33,12 @@ class Phases:
 
     def as_dict(self) -> dict[str, float]:
         return {name: round(s, 2) for name, s in self._seconds.items()}
+
+
+def format_table(header: list[str], rows: list[tuple]) -> str:
+    """A plain-text table for job summaries."""
+    cells = [list(map(str, header))] + [list(map(str, r)) for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
