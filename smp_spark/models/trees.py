@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 from pyspark import StorageLevel
@@ -254,24 +253,7 @@ def train_catboost(spark: SparkSession, config: Config, data: ModelInput, out_di
 def predict_with_catboost(
     spark: SparkSession, native_path: str, rows: DataFrame, categorical_slots: list[int]
 ) -> DataFrame:
-    """Distributed scoring with a saved CatBoost model (see :func:`predict_with_native_file`)."""
-
-    def load(path: str):
-        from catboost import CatBoostRegressor
-
-        model = CatBoostRegressor()
-        model.load_model(path)
-        return lambda matrix: model.predict(catboost_frame(matrix, categorical_slots))
-
-    return predict_with_native_file(spark, native_path, rows, load)
-
-
-def predict_with_native_file(
-    spark: SparkSession, native_path: str, rows: DataFrame, load: Callable[[str], Callable]
-) -> DataFrame:
-    """``Pid, split, label, prediction`` for assembled ``rows``: the model file is shipped to the
-    executors, each task loads it once (``load(path)`` -> a function of a feature matrix) and
-    predicts its rows an Arrow batch at a time."""
+    """Distributed scoring with a saved CatBoost model: the file is shipped to the executors."""
     import pandas as pd
     from pyspark.ml.functions import vector_to_array
 
@@ -279,9 +261,11 @@ def predict_with_native_file(
     name = os.path.basename(native_path)
 
     def score(frames):
+        from catboost import CatBoostRegressor
         from pyspark import SparkFiles
 
-        predict = load(SparkFiles.get(name))
+        model = CatBoostRegressor()
+        model.load_model(SparkFiles.get(name))
         for frame in frames:
             matrix = np.stack(frame["f"].to_numpy()) if len(frame) else np.empty((0, 0))
             yield pd.DataFrame(
@@ -289,7 +273,7 @@ def predict_with_native_file(
                     "Pid": frame["Pid"],
                     "split": frame["split"],
                     "label": frame["label"],
-                    "prediction": predict(matrix) if len(frame) else [],
+                    "prediction": model.predict(catboost_frame(matrix, categorical_slots)) if len(frame) else [],
                 }
             )
 
