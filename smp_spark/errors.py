@@ -17,3 +17,7 @@ class InputError(SmpError):
 
 class EvaluationError(SmpError):
     """Predictions cannot be evaluated as they are (e.g. null or NaN predictions)."""
+
+
+class FeatureError(SmpError):
+    """A feature's state cannot be fitted on the rows given (e.g. fewer dimensions than components)."""

@@ -63,6 +63,59 @@ def test_text_stats(spark):
     assert (got[2].title_len, got[2].title_words, got[2].tag_count, got[2].is_video) == (13, 3, 0, 0)
 
 
+def test_vocabulary_counts_terms_keeps_frequent_documents_and_breaks_ties_by_term(spark):
+    """Term counts over all rows: w 4, y 3, x 2, z 2; rows holding them: y 3, w x z 2 each. The
+    top three are w, y and then x before z (a tie, broken by the term); w is the most frequent
+    term but in only 2 rows, so a minimum of 3 rows (or of half the 5 rows) keeps y alone."""
+    from smp_spark.errors import FeatureError
+
+    grams = spark.createDataFrame(
+        [(["x", "y"],), (["x", "y"],), (["y", "z"],), (["z", "w", "w", "w"],), (["w"],)], "g array<string>"
+    )
+    assert text.fit_vocabulary(grams, "g", "tf", 3, 2.0).vocabulary == ["w", "y", "x"]
+    assert text.fit_vocabulary(grams, "g", "tf", 3, 3.0).vocabulary == ["y"]
+    assert text.fit_vocabulary(grams, "g", "tf", 3, 0.5).vocabulary == ["y"]
+    counted = text.fit_vocabulary(grams, "g", "tf", 2, 1.0).transform(grams).collect()
+    assert [r.tf.toArray().tolist() for r in counted] == [[0, 1], [0, 1], [0, 1], [3, 0], [1, 0]]
+    with pytest.raises(FeatureError, match="no term of 'g' is in at least 4 rows"):
+        text.fit_vocabulary(grams, "g", "tf", 3, 4.0)
+
+
+def test_pca_recovers_hand_made_components_and_matches_spark_ml_up_to_sign(spark):
+    """Rows a*u + b*v + (0, 0, 5), a = +-2 and b = +-1, with u = (0.6, 0.8, 0), v = (0.8, -0.6, 0): a and b are
+    uncorrelated with sample variances 16/3 and 4/3, the third coordinate is constant. So the
+    components are u and v (each's largest loading positive), explaining 0.8 and 0.2, and the
+    (uncentred, as Spark ML's) projection of a row is its (a, b). On random sparse data the
+    components are Spark ML PCA's own up to sign."""
+    import numpy as np
+    from pyspark.ml.feature import PCA
+    from pyspark.ml.linalg import Vectors
+
+    from smp_spark.errors import FeatureError
+    from smp_spark.features.vector_pca import fit_pca
+
+    ab = [(2, 1), (2, -1), (-2, 1), (-2, -1)]
+    rows = [(Vectors.dense([0.6 * a + 0.8 * b, 0.8 * a - 0.6 * b, 5.0]),) for a, b in ab]
+    df = spark.createDataFrame(rows, ["v"])
+    pca = fit_pca(df, "v", 2, "p")
+    assert np.allclose(pca.pc.toArray(), [[0.6, 0.8], [0.8, -0.6], [0.0, 0.0]], atol=1e-12)
+    assert np.allclose(pca.explainedVariance.toArray(), [0.8, 0.2], atol=1e-12)
+    assert (pca.getK(), pca.getInputCol(), pca.getOutputCol()) == (2, "v", "p")
+    projected = [list(r.p) for r in pca.transform(df).collect()]
+    assert np.allclose(projected, [[a, b] for a, b in ab], atol=1e-12)
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(300, 12)) @ rng.normal(size=(12, 12))
+    sparse = spark.createDataFrame(
+        [(Vectors.sparse(12, {i: float(v) for i, v in enumerate(r) if abs(v) > 1.0}),) for r in x], ["v"]
+    )
+    ours, theirs = fit_pca(sparse, "v", 4, "p"), PCA(k=4, inputCol="v", outputCol="p").fit(sparse)
+    assert np.allclose(np.abs(ours.pc.toArray()), np.abs(theirs.pc.toArray()), atol=1e-9)
+    assert np.allclose(ours.explainedVariance.toArray(), theirs.explainedVariance.toArray(), atol=1e-12)
+    with pytest.raises(FeatureError, match="13 components on 'v': its vectors have 12 dimensions"):
+        fit_pca(sparse, "v", 13, "p")
+
+
 def test_user_history_reads_only_strictly_earlier_training_labels(spark):
     df = spark.createDataFrame(
         [

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pyspark.ml import Pipeline, PipelineModel
-from pyspark.ml.feature import IDF, PCA, CountVectorizer, NGram, PCAModel, RegexTokenizer, SQLTransformer
+from pyspark import StorageLevel
+from pyspark.ml import PipelineModel, Transformer
+from pyspark.ml.feature import IDF, CountVectorizerModel, NGram, PCAModel, RegexTokenizer, SQLTransformer
 from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from smp_spark import catalog
+from smp_spark.errors import FeatureError
 from smp_spark.features.family import FeatureFamily
 from smp_spark.features.manifest import NUMERIC, VECTOR, FeatureSpec
 from smp_spark.features.split import TRAIN
-from smp_spark.features.vector_pca import fit_vector_pca, load_pca, project, save_pca
+from smp_spark.features.vector_pca import fit_pca, fit_vector_pca, load_pca, project, save_pca
 from smp_spark.ingest.files import is_dir
 
 STAT_SPECS = [
@@ -68,37 +70,84 @@ def text_stats(posts: DataFrame) -> DataFrame:
     )
 
 
-def tfidf_pipeline(vocab_size: int, min_df: float, components: int) -> Pipeline:
+def _grams(prefix: str, column: str) -> list[Transformer]:
+    """``column`` -> ``_<prefix>_grams``: its lower-cased word tokens and their bigrams."""
+    return [
+        SQLTransformer(statement=f"SELECT *, coalesce({column}, '') AS _{prefix}_text FROM __THIS__"),
+        RegexTokenizer(
+            inputCol=f"_{prefix}_text",
+            outputCol=f"_{prefix}_uni",
+            pattern=r"[^\p{L}\p{N}]+",
+            toLowercase=True,
+            minTokenLength=1,
+        ),
+        NGram(n=2, inputCol=f"_{prefix}_uni", outputCol=f"_{prefix}_bi"),
+        SQLTransformer(statement=f"SELECT *, concat(_{prefix}_uni, _{prefix}_bi) AS _{prefix}_grams FROM __THIS__"),
+    ]
+
+
+def fit_vocabulary(
+    grams: DataFrame, column: str, output_col: str, vocab_size: int, min_df: float
+) -> CountVectorizerModel:
+    """Spark ML's ``CountVectorizer(vocabSize, minDF).fit``, with its ties broken.
+
+    Input: ``column``, an array of terms per row. Output: a model whose transform adds
+    ``output_col``, the term counts over the vocabulary. Window: the rows given.
+
+    The vocabulary is the ``vocab_size`` terms most frequent over all rows among those in at
+    least ``min_df`` rows (a fraction of the rows when below 1), most frequent first; equal counts
+    go in the terms' order. Spark ML's own fit orders equal counts as its tasks happen to finish,
+    so two fits on the same 544K training titles kept different sets of 2,000 terms, and the
+    features changed from one build to the next.
+    """
+    threshold = min_df if min_df >= 1.0 else min_df * grams.count()
+
+    def tally(terms, count: int, row: int) -> F.Column:
+        return F.transform(
+            terms, lambda t: F.struct(t.alias("term"), F.lit(count).alias("n"), F.lit(row).alias("rows"))
+        )
+
+    # one pass and one aggregation: each term once per occurrence (a count) and once per row holding it
+    both = F.concat(tally(F.col(column), 1, 0), tally(F.array_distinct(column), 0, 1))
+    counts = (
+        grams.select(F.explode(both).alias("t"))
+        .groupBy("t.term")
+        .agg(F.sum("t.n").alias("n"), F.sum("t.rows").alias("rows"))
+    )
+    top = counts.filter(F.col("rows") >= threshold).orderBy(F.desc("n"), "term").limit(vocab_size)
+    vocabulary = [r.term for r in top.collect()]
+    if not vocabulary:
+        raise FeatureError(f"no term of '{column}' is in at least {min_df:g} rows: the TF-IDF vocabulary is empty")
+    return CountVectorizerModel.from_vocabulary(vocabulary, inputCol=column, outputCol=output_col)
+
+
+def fit_tfidf(train: DataFrame, vocab_size: int, min_df: float, components: int) -> PipelineModel:
     """Per text (Title, Alltags): lower-cased word tokens, their bigrams, TF-IDF over the
     ``vocab_size`` most frequent 1-2 grams, and PCA to ``components`` dimensions.
 
-    Input: ``Title``, ``Alltags``. Output: ``title_svd``, ``tags_svd`` (Spark ML vectors, which
-    :func:`apply_tfidf` turns into arrays). Window: fitted on the rows it is given;
-    ``build_features`` gives it the training split only.
+    Input: ``Title``, ``Alltags``. Output: a model whose transform adds ``title_svd``,
+    ``tags_svd`` (Spark ML vectors, which :func:`apply_tfidf` turns into arrays). Window: fitted
+    on the rows it is given; ``build_features`` gives it the training split only.
+
+    The stages are fitted one by one rather than as a ``Pipeline``, so that the term counts are
+    computed once and cached for the IDF and the PCA passes (a ``Pipeline`` tokenizes the texts
+    again for every pass); the vocabulary is :func:`fit_vocabulary`'s, the PCA :func:`fit_pca`'s.
     """
-    stages = []
+    stages: list[Transformer] = []
     for prefix, column in TEXTS.items():
-        stages += [
-            SQLTransformer(statement=f"SELECT *, coalesce({column}, '') AS _{prefix}_text FROM __THIS__"),
-            RegexTokenizer(
-                inputCol=f"_{prefix}_text",
-                outputCol=f"_{prefix}_uni",
-                pattern=r"[^\p{L}\p{N}]+",
-                toLowercase=True,
-                minTokenLength=1,
-            ),
-            NGram(n=2, inputCol=f"_{prefix}_uni", outputCol=f"_{prefix}_bi"),
-            SQLTransformer(statement=f"SELECT *, concat(_{prefix}_uni, _{prefix}_bi) AS _{prefix}_grams FROM __THIS__"),
-            CountVectorizer(inputCol=f"_{prefix}_grams", outputCol=f"_{prefix}_tf", vocabSize=vocab_size, minDF=min_df),
-            IDF(inputCol=f"_{prefix}_tf", outputCol=f"_{prefix}_tfidf"),
-            PCA(k=components, inputCol=f"_{prefix}_tfidf", outputCol=f"{prefix}_svd"),
-        ]
-    return Pipeline(stages=stages)
+        grams = PipelineModel(_grams(prefix, column)).transform(train.select(column))
+        counts = fit_vocabulary(grams, f"_{prefix}_grams", f"_{prefix}_tf", vocab_size, min_df)
+        tf = counts.transform(grams).select(f"_{prefix}_tf").persist(StorageLevel.MEMORY_AND_DISK)
+        idf = IDF(inputCol=f"_{prefix}_tf", outputCol=f"_{prefix}_tfidf").fit(tf)
+        pca = fit_pca(idf.transform(tf), f"_{prefix}_tfidf", components, f"{prefix}_svd")
+        tf.unpersist()
+        stages += [*_grams(prefix, column), counts, idf, pca]
+    return PipelineModel(stages)
 
 
 def apply_tfidf(model: PipelineModel, posts: DataFrame) -> DataFrame:
     """``title_svd`` and ``tags_svd`` (``array<float>``, ``features.svd_components`` long) for every
-    post, from a fitted :func:`tfidf_pipeline`: its PCA output rounded to float32."""
+    post, from a fitted :func:`fit_tfidf`: its PCA output rounded to float32."""
     out = model.transform(posts)
     out = out.withColumns({f"{prefix}_svd": vector_to_array(f"{prefix}_svd", "float32") for prefix in TEXTS})
     return out.drop(*[c for c in out.columns if c.startswith(("_title_", "_tags_"))])
@@ -125,7 +174,7 @@ class TextFamily(FeatureFamily):
     def fit(self, rows, inputs, config):
         f = config.features
         train = rows.filter(F.col("split") == TRAIN)
-        tfidf = tfidf_pipeline(f.tfidf_vocab, f.tfidf_min_df, f.svd_components).fit(train)
+        tfidf = fit_tfidf(train, f.tfidf_vocab, f.tfidf_min_df, f.svd_components)
         if not f.text_embeddings:
             return TextState(tfidf, None)
         embeddings = inputs[catalog.TEXT_EMBEDDINGS.name]
