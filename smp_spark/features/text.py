@@ -135,13 +135,14 @@ def fit_tfidf(train: DataFrame, vocab_size: int, min_df: float, components: int)
     """
     stages: list[Transformer] = []
     for prefix, column in TEXTS.items():
-        grams = PipelineModel(_grams(prefix, column)).transform(train.select(column))
+        tokenize = _grams(prefix, column)
+        grams = PipelineModel(tokenize).transform(train.select(column))
         counts = fit_vocabulary(grams, f"_{prefix}_grams", f"_{prefix}_tf", vocab_size, min_df)
         tf = counts.transform(grams).select(f"_{prefix}_tf").persist(StorageLevel.MEMORY_AND_DISK)
         idf = IDF(inputCol=f"_{prefix}_tf", outputCol=f"_{prefix}_tfidf").fit(tf)
         pca = fit_pca(idf.transform(tf), f"_{prefix}_tfidf", components, f"{prefix}_svd")
         tf.unpersist()
-        stages += [*_grams(prefix, column), counts, idf, pca]
+        stages += [*tokenize, counts, idf, pca]
     return PipelineModel(stages)
 
 

@@ -57,6 +57,8 @@ def fit_pca(rows: DataFrame, input_col: str, k: int, output_col: str) -> PCAMode
     explained = values[top] / values.sum() if values.sum() > 0 else np.zeros(k)
     estimator = PCA(k=k, inputCol=input_col, outputCol=output_col)
     sc = rows.sparkSession.sparkContext
+    # PCAModel's constructor is private[ml] in Scala, public in bytecode: what Spark ML's own fit
+    # calls; the tests hold the result against Spark ML's PCA on the pinned Spark 3.5
     java_model = sc._jvm.org.apache.spark.ml.feature.PCAModel(
         estimator.uid,
         _py2java(sc, DenseMatrix(dims, k, components.ravel(order="F").tolist())),  # column-major
