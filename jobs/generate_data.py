@@ -36,6 +36,7 @@ def main(cfg, args) -> None:
         cfg.data.description_dims,
         progress=True,
         image_style=cfg.data.image_style,
+        release_share=cfg.data.release_share,
     )
     print(f"{'file':<58} {'rows':>10} {'MB':>9}")
     total = 0

@@ -49,6 +49,9 @@ class DataConfig:
     description_dims: int = 64  # length of the user/location description vectors (real SMPD: ~400)
     # "local": a JPEG per post under its release folder (the 2023 release); "url": Flickr URLs, no images (2019)
     image_style: Literal["local", "url"] = "local"
+    # below 1: an earlier day's release, only this share of the training posts (the earliest ones);
+    # generating again with 1.0 into the same folders gives the next day's release (docs/data.md)
+    release_share: float = 1.0
 
 
 @dataclass
@@ -309,6 +312,8 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"config key 'data.scale' must be at least 10, got {config.data.scale}")
     if not 0 <= config.data.test_fraction <= 1:
         raise ConfigError("config key 'data.test_fraction' must lie in [0, 1]")
+    if not 0 < config.data.release_share <= 1:
+        raise ConfigError(f"config key 'data.release_share' must lie in (0, 1], got {config.data.release_share}")
     if config.data.description_dims < 1:
         raise ConfigError("config key 'data.description_dims' must be at least 1")
     f = config.features

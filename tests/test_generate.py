@@ -367,6 +367,36 @@ def test_image_bytes_do_not_depend_on_the_number_of_processes(local, tmp_path):
     assert _digests(tmp_path / "two") == _digests(root)
 
 
+def test_an_earlier_days_release_is_the_full_one_cut_and_generating_again_adds_the_later_posts(local, tmp_path):
+    root, _, _ = local
+    day = tmp_path / "day"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(generate_images, "KIND_SHARES", MESSY_KINDS)
+        _generate(day, image_style="local", image_workers=1, release_share=0.9)
+    first, full = _load(day, "train"), _load(root, "train")
+    assert len(first["text"]) == 1800  # round(0.9 * 2000)
+    for stem in KEYS:  # every record of the earlier release is the full release's, unchanged
+        records = {json.dumps(r, sort_keys=True) for r in full[stem]}
+        assert all(json.dumps(r, sort_keys=True) in records for r in first[stem])
+    kept = {r["Pid"] for r in first["temporalspatial_information"]}
+    times = [(int(r["Postdate"]), r["Pid"] in kept) for r in full["temporalspatial_information"]]
+    assert max(t for t, k in times if k) <= min(t for t, k in times if not k)  # the withheld posts are the latest
+    assert _load(day, "test") == _load(root, "test")
+    label = dict(zip((r["Pid"] for r in full["text"]), _lines(root / "smpd/train/train_label.txt")))
+    assert _lines(day / "smpd/train/train_label.txt") == [label[r["Pid"]] for r in first["text"]]
+
+    images = {p: p.stat().st_mtime_ns for p in (day / "smpd/train").rglob("*.jpg")}
+    with pytest.MonkeyPatch.context() as patch:  # the next day: the full release into the same folders
+        patch.setattr(generate_images, "KIND_SHARES", MESSY_KINDS)
+        _generate(day, image_style="local", image_workers=1)
+    assert _digests(day) == _digests(root)  # the earlier scrape's chunk files are gone too
+    assert {p: p.stat().st_mtime_ns for p in images} == images  # the earlier images were not rewritten
+    with pytest.raises(ValueError, match="release_share"):
+        _generate(tmp_path / "bad", scale=10, release_share=0.0)
+    with pytest.raises(ConfigError, match=r"'data\.release_share' must lie in \(0, 1\], got 1.5"):
+        load_config("test", ["data.release_share=1.5"])
+
+
 def test_url_style_writes_no_image_and_lists_flickr_urls(small):
     root, truth, _, _ = small
     assert not list(root.rglob("*.jpg")) and not list(root.rglob("image_truth*.csv"))

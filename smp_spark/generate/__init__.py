@@ -83,6 +83,8 @@ import time
 from pathlib import Path
 from typing import Callable, Literal
 
+import numpy as np
+
 from smp_spark.generate import release
 from smp_spark.generate.common import (
     CONCEPT_TAGS,
@@ -203,6 +205,7 @@ __all__ = [
     "mean_member_count",
     "plan_images",
     "release",
+    "released_rows",
     "score_components",
     "synthetic_words",
     "user_texts",
@@ -227,6 +230,14 @@ def _clock(progress: bool) -> Callable[[str], None]:
     return step
 
 
+def released_rows(posts: Posts, share: float) -> np.ndarray:
+    """Rows of an earlier day's release: the earliest ``share`` of the training posts by post time
+    (ties by Pid), in their release order, then every test post."""
+    keep = round(posts.n_train * share)
+    by_time = np.lexsort((posts.pid[: posts.n_train], posts.postdate[: posts.n_train]))
+    return np.concatenate([np.sort(by_time[:keep]), np.arange(posts.n_train, posts.n)])
+
+
 def generate_dataset(
     train_dir: str,
     test_dir: str,
@@ -239,8 +250,15 @@ def generate_dataset(
     progress: bool = False,
     image_style: Literal["local", "url"] = "local",
     image_workers: int | None = None,
+    release_share: float = 1.0,
 ) -> dict:
     """Write a training release (``scale`` posts), a test release and the scraped tables.
+
+    ``release_share`` below 1 writes an earlier day's release of the same data: only the earliest
+    ``release_share`` of the training posts by post time (the test release whole). Every post in it
+    is as in the full release, byte for byte (its records, image file and label), so generating
+    again with 1.0 into the same folders gives the next day's release: the same posts plus the
+    later ones, with the unchanged image files left untouched.
 
     Also writes ``ground_truth.json`` and ``oracle_train.csv`` (each training post's noiseless
     prediction) beside the training folder and ``test_labels_hidden.csv``
@@ -249,6 +267,8 @@ def generate_dataset(
     processes; None: one per core at scale) and ``image_truth.csv`` / ``image_truth_test.csv``
     sit beside the folders; "url" lists Flickr URLs instead. Returns the ground-truth dict.
     """
+    if not 0 < release_share <= 1:
+        raise ValueError(f"release_share must lie in (0, 1], got {release_share}")
     if image_style not in IMAGE_STYLES:
         raise ValueError(f"image_style must be one of {', '.join(IMAGE_STYLES)}, got {image_style!r}")
     step = _clock(progress)
@@ -268,13 +288,20 @@ def generate_dataset(
     label = label_of(score + _stream(seed, "noise").normal(0, model.noise_std, posts.n), model)
     oracle = label_of(score, model)
     text = user_texts(seed, users, posts, description_dims)
+    plan = plan_images(seed, posts.appeal)
+    if release_share < 1:  # everything above is drawn for the full release, then cut
+        rows = released_rows(posts, release_share)
+        n_train = len(rows) - (posts.n - posts.n_train)
+        posts, label, oracle, plan = posts.take(rows, n_train), label[rows], oracle[rows], plan.take(rows)
+        components = {name: values[rows] for name, values in components.items()}
     step("labels and user fields")
 
     test = slice(posts.n_train, posts.n)
     train_folder, test_folder = Path(train_dir), Path(test_dir)
-    files = {"train": write_release(train_folder, "train", 0, scale, posts, world, text, label, image_style)}
+    n_train = posts.n_train
+    files = {"train": write_release(train_folder, "train", 0, n_train, posts, world, text, label, image_style)}
     step("training release")
-    files["test"] = write_release(test_folder, "test", scale, posts.n, posts, world, text, None, image_style)
+    files["test"] = write_release(test_folder, "test", n_train, posts.n, posts, world, text, None, image_style)
     write_pid_values(test_folder.parent / "test_labels_hidden.csv", posts.pid[test], label[test], "label")
     step("test release")
     scraped = write_scraped(
@@ -286,14 +313,15 @@ def generate_dataset(
     images: dict = {"style": image_style, "image_coef": model.image_coef}
     if image_style == "local":
         releases = {
-            "train": (str(train_folder), 0, scale, train_folder.parent / "image_truth.csv"),
-            "test": (str(test_folder), scale, posts.n, test_folder.parent / "image_truth_test.csv"),
+            "train": (str(train_folder), 0, n_train, train_folder.parent / "image_truth.csv"),
+            "test": (str(test_folder), n_train, posts.n, test_folder.parent / "image_truth_test.csv"),
         }
         images |= {"quality_noise_std": KNOB_NOISE, "jpeg_quality": JPEG_QUALITY}
-        images |= write_images(releases, seed, posts, text.uid, world, image_workers, step)
+        images |= write_images(releases, plan, posts, text.uid, world, image_workers, step)
         images["bytes"] = sum(images[r]["bytes"] for r in releases)
 
     settings = {"seed": seed, "scale": scale, "test_fraction": test_fraction, "description_dims": description_dims}
+    settings["release_share"] = release_share
     truth = ground_truth(
         posts, users, groups, world, text, effects, model, components, label, oracle, settings, files, images
     )

@@ -54,6 +54,13 @@ def _offsets(counts: np.ndarray) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
 
 
+def _take_rows(offsets: np.ndarray, items: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The CSR rows ``rows`` (in that order) of ``offsets``/``items``: new offsets and items."""
+    counts = offsets[rows + 1] - offsets[rows]
+    new_offsets = _offsets(counts)
+    return new_offsets, items[np.repeat(offsets[rows] - new_offsets[:-1], counts) + np.arange(new_offsets[-1])]
+
+
 def _first_per_row(row: np.ndarray, item: np.ndarray, n_items: int) -> tuple[np.ndarray, np.ndarray]:
     """Drop repeated (row, item) pairs, keeping first occurrences in their original order."""
     _, first = np.unique(row.astype(np.int64) * n_items + item, return_index=True)

@@ -8,6 +8,7 @@ processes nor on the chunking.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 from dataclasses import dataclass
@@ -62,6 +63,10 @@ class ImagePlan:
     hue_jitter: np.ndarray  # degrees
     layout_seed: np.ndarray
 
+    def take(self, rows: np.ndarray) -> ImagePlan:
+        """The plans of the posts at ``rows``, in that order."""
+        return ImagePlan(*(getattr(self, f.name)[rows] for f in dataclasses.fields(self)))
+
     @property
     def stored(self) -> tuple[np.ndarray, np.ndarray]:
         """Width and height of the pixels as stored (swapped for orientations 6 and 8)."""
@@ -115,6 +120,19 @@ def _truncated(data: bytes, keep: float) -> bytes:
     return data[: scan + int(keep * (len(data) - scan))]
 
 
+def _write_if_changed(target: str, data: bytes) -> None:
+    """Write ``data`` unless the file already holds exactly it: a release generated again into its
+    folder (a later day's release) leaves its unchanged images, and their times, as they were."""
+    try:
+        with open(target, "rb") as f:
+            if f.read() == data:
+                return
+    except FileNotFoundError:
+        pass
+    with open(target, "wb") as f:
+        f.write(data)
+
+
 def render_chunk(chunk: Chunk) -> tuple[str, int, int, int]:
     """Render and write a chunk's files (a missing one is skipped). Output: (release, posts,
     files, bytes)."""
@@ -141,8 +159,7 @@ def render_chunk(chunk: Chunk) -> tuple[str, int, int, int]:
         if folder not in made:
             os.makedirs(folder, exist_ok=True)
             made.add(folder)
-        with open(target, "wb") as f:
-            f.write(data)
+        _write_if_changed(target, data)
         files += 1
         total += len(data)
     return chunk.release, len(chunk.paths), files, total
@@ -199,7 +216,7 @@ def _write_truth(path: Path, prefix: str, start: int, stop: int, posts: Posts, u
 
 def write_images(
     releases: dict[str, tuple[str, int, int, Path]],
-    seed: int,
+    plan: ImagePlan,
     posts: Posts,
     uid: list[str],
     world: World,
@@ -209,9 +226,9 @@ def write_images(
     """Render every release's images and write its truth CSV.
 
     Input: ``releases`` maps a prefix ("train", "test") to (release folder, first post, end, truth
-    CSV path); ``workers`` processes (None: ``os.cpu_count()`` from POOL_MIN_POSTS posts on, else 1).
+    CSV path); ``plan``: every post's :func:`plan_images`; ``workers`` processes (None:
+    ``os.cpu_count()`` from POOL_MIN_POSTS posts on, else 1).
     Output: the ground truth's per-release kind counts, files and bytes."""
-    plan = plan_images(seed, posts.appeal)
     total = sum(stop - start for _, start, stop, _ in releases.values())
     if workers is None:
         workers = (os.cpu_count() or 1) if total >= POOL_MIN_POSTS else 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,7 @@ from smp_spark.generate.common import (
     _offsets,
     _sigmoid,
     _stream,
+    _take_rows,
     _unique_ints,
     _zipf_cdf,
 )
@@ -171,6 +173,20 @@ class Posts:
     @property
     def n_groups(self) -> np.ndarray:
         return np.diff(self.group_offsets)
+
+    def take(self, rows: np.ndarray, n_train: int) -> Posts:
+        """The posts at ``rows``, in that order; the first ``n_train`` of them form the training release."""
+        tag_offsets, tag_ids = _take_rows(self.tag_offsets, self.tag_ids, rows)
+        group_offsets, group_ids = _take_rows(self.group_offsets, self.group_ids, rows)
+        per_post = {
+            f.name: getattr(self, f.name)[rows]
+            for f in dataclasses.fields(self)
+            if f.name not in ("n_train", "titles", "tag_offsets", "tag_ids", "group_offsets", "group_ids")
+        }
+        titles = [self.titles[i] for i in rows.tolist()]
+        fields = per_post | {"titles": titles, "tag_offsets": tag_offsets, "tag_ids": tag_ids}
+        fields |= {"group_offsets": group_offsets, "group_ids": group_ids}
+        return Posts(n_train=n_train, **fields)
 
 
 def _posts_per_user(rng: np.random.Generator, n_posts: int, weights: np.ndarray) -> np.ndarray:

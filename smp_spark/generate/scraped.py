@@ -71,7 +71,8 @@ def write_scraped(
 ) -> dict[str, dict[str, int]]:
     """Per release (``folders['train']``, ``folders['test']``): group_meta_<from>_to_<to>.csv per
     50,000 posts, photo_status.csv and user_meta.csv for that release's photos and users, so each
-    release's scraped folder names only its own posts. Returns rows per file, per release."""
+    release's scraped folder names only its own posts (a ``group_meta_*.csv`` left there by an
+    earlier run is removed). Returns rows per file, per release."""
     rng = _stream(seed, "scraped")
     status_names = ["ok", "not_found", "failed"]
     group_row = [
@@ -88,6 +89,8 @@ def write_scraped(
     for release, (start, stop) in {"train": (0, posts.n_train), "test": (posts.n_train, posts.n)}.items():
         folder = folders[release]
         folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob("group_meta_*.csv"):  # an earlier release's chunks, cut elsewhere
+            old.unlink()
         counts = rows[release] = {"photo_status.csv": 0}
         with open(folder / "photo_status.csv", "w", encoding="utf-8") as status_file:
             status_file.write("imgid,status,scraped_at\n")

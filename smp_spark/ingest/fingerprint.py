@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
@@ -27,7 +26,7 @@ from pyspark.sql import functions as F
 from smp_spark import catalog
 from smp_spark.config import Config
 from smp_spark.ingest.files import SECOND_IMAGE_LIST, Release, hadoop_path, list_files
-from smp_spark.ingest.images import resolve
+from smp_spark.ingest.images import resolve, size_and_time
 from smp_spark.lake import read_table, table_version
 
 
@@ -55,29 +54,12 @@ def file_checksum(spark: SparkSession, path: str) -> str:
         stream.close()
 
 
-def _size_and_time(location: str | None) -> tuple[int, int]:
-    """A file's size and modification time in ns; (-1, -1) when there is none (missing, a URL or
-    a refused path: ingest quarantines those, here they only have to stay the same)."""
-    try:
-        if location and "://" in location:  # hdfs://, s3://, ...: through fsspec, as ingest reads them
-            import fsspec
-
-            info = fsspec.open(location).fs.info(location)
-            return int(info.get("size", -1)), int(float(info.get("mtime", -1)) * 1e9)
-        if location:
-            found = os.stat(location)
-            return found.st_size, found.st_mtime_ns
-    except (OSError, ValueError):
-        pass
-    return -1, -1
-
-
 def _stat_partition(folder: str):
     """``mapInPandas``: an image list's lines -> ``value, size, mtime``."""
 
     def rows(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for frame in frames:
-            stats = [_size_and_time(resolve(folder, line)[0]) for line in frame["value"]]
+            stats = [size_and_time(resolve(folder, line)[0]) for line in frame["value"]]
             yield frame.assign(size=[s for s, _ in stats], mtime=[t for _, t in stats])
 
     return rows

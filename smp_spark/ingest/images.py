@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import posixpath
 from typing import Iterator, Literal
 
@@ -26,8 +27,12 @@ Status = Literal["ok", "url", "missing", "empty", "not_image", "truncated", "too
 OK: Status = "ok"
 IMAGE_COLUMNS = (
     "Pid long, record_index long, path string, location string, status string, reason string, "
-    "image_hash long, format string, width int, height int, orientation int, file_size long"
+    "image_hash long, format string, width int, height int, orientation int, file_size long, file_mtime long"
 )
+STAT_COLUMNS = "Pid long, record_index long, path string, location string, file_size long, file_mtime long"
+# statuses that depend on the file's bytes alone (a truncated or too large file is checked again,
+# since ingest.max_image_pixels decides between the two)
+REUSABLE: tuple[Status, ...] = ("ok", "not_image", "empty")
 ROTATED = {5, 6, 7, 8}  # EXIF orientations that swap width and height on display
 ORIENTATION_TAG = 0x0112
 
@@ -54,6 +59,23 @@ def read_bytes(location: str) -> bytes:
             return f.read()
     with open(location, "rb") as f:
         return f.read()
+
+
+def size_and_time(location: str | None) -> tuple[int, int]:
+    """A file's size and modification time in ns; (-1, -1) when there is none (missing, a URL or a
+    refused path) or when its store gives no time."""
+    try:
+        if location and "://" in location:  # hdfs://, s3://, ...: through fsspec, as ingest reads them
+            import fsspec
+
+            info = fsspec.open(location).fs.info(location)
+            return int(info.get("size", -1)), int(float(info.get("mtime", -1)) * 1e9)
+        if location:
+            found = os.stat(location)
+            return found.st_size, found.st_mtime_ns
+    except (OSError, ValueError):
+        pass
+    return -1, -1
 
 
 def content_hash(data: bytes) -> int:
@@ -111,27 +133,62 @@ def inspect_partition(folder: str, max_pixels: int) -> callable:
                     row.update(status="bad_path", reason="an image path must be relative and stay in the release")
                 else:
                     try:
+                        row["file_mtime"] = size_and_time(location)[1]  # before the read: a later change shows
                         row.update(inspect(read_bytes(location), max_pixels))
                     except FileNotFoundError:
                         row.update(status="missing", reason="file not found")
                     except (IsADirectoryError, PermissionError, OSError) as exc:
                         row.update(status="missing", reason=f"cannot read the file: {exc}")
                 out.append(row)
-            yield pd.DataFrame(out, columns=[c.split()[0] for c in IMAGE_COLUMNS.split(", ")])
+            # object columns: a None beside 64-bit hashes would otherwise make a float64 column and round them
+            yield pd.DataFrame(out, columns=[c.split()[0] for c in IMAGE_COLUMNS.split(", ")], dtype=object)
 
     return rows
 
 
-def image_rows(posts: DataFrame, folder: str, max_pixels: int, rows_per_task: int = 20_000) -> DataFrame:
+def stat_partition(folder: str) -> callable:
+    """The ``mapInPandas`` function: ``Pid, record_index, path`` -> where each file is, its size
+    and its modification time (``STAT_COLUMNS``; -1 for no file)."""
+
+    def rows(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for frame in frames:
+            locations = [resolve(folder, path)[0] for path in frame["path"]]
+            stats = [size_and_time(location) for location in locations]
+            yield frame.assign(location=locations, file_size=[s for s, _ in stats], file_mtime=[t for _, t in stats])
+
+    return rows
+
+
+def image_rows(
+    posts: DataFrame, folder: str, max_pixels: int, previous: DataFrame | None = None, rows_per_task: int = 20_000
+) -> DataFrame:
     """``bronze/images``: one row per post of ``posts`` (``Pid``, ``record_index``, ``img_path``).
 
-    Input: bronze posts and the release folder. Output: ``Pid, record_index, path, location,
-    status, reason, image_hash, format, width, height`` (as displayed), ``orientation,
-    file_size``; every field but the first five null unless the file could be read. Window: the
-    post itself. Read in tasks of about ``rows_per_task`` posts, so progress shows per task."""
+    Input: bronze posts, the release folder and, when the lake has one, the ``bronze/images`` of
+    the last ingest (``previous``). Output: ``Pid, record_index, path, location, status, reason,
+    image_hash, format, width, height`` (as displayed), ``orientation, file_size, file_mtime``;
+    every field but the first five null unless the file could be read. Window: the post itself.
+
+    With ``previous``, a post whose file has the same path, size and modification time as at the
+    last ingest keeps that ingest's row (the checks below depend on the bytes alone), so a release
+    that grew by a day's posts reads only the new files; every other file is read and checked.
+    Read in tasks of about ``rows_per_task`` posts, so progress shows per task."""
     selected = posts.select("Pid", "record_index", F.col("img_path").alias("path"))
     tasks = max(2, int(selected.count() // rows_per_task) + 1)
-    return selected.repartition(tasks, "Pid").mapInPandas(inspect_partition(folder, max_pixels), IMAGE_COLUMNS)
+    inspect_all = inspect_partition(folder, max_pixels)
+    if previous is None or "file_mtime" not in previous.columns:
+        return selected.repartition(tasks, "Pid").mapInPandas(inspect_all, IMAGE_COLUMNS)
+    stats = selected.repartition(tasks, "Pid").mapInPandas(stat_partition(folder), STAT_COLUMNS)
+    keys = ["Pid", "path", "location", "file_size", "file_mtime"]
+    known = previous.drop("record_index").filter(
+        (F.col("file_mtime") >= 0)
+        & F.col("status").isin(*REUSABLE)
+        & (F.col("width").isNull() | (F.col("width").cast("long") * F.col("height") <= max_pixels))
+    )
+    names = [c.split()[0] for c in IMAGE_COLUMNS.split(", ")]
+    reused = stats.join(known, keys, "inner").select(*names)
+    fresh = stats.join(known.select(*keys), keys, "left_anti").select("Pid", "record_index", "path")
+    return reused.unionByName(fresh.mapInPandas(inspect_all, IMAGE_COLUMNS))
 
 
 def image_quarantine(images: DataFrame, release: str, source_file: str) -> DataFrame:

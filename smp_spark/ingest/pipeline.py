@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -22,7 +23,7 @@ from smp_spark.ingest.files import SECOND_IMAGE_LIST, find_release, require_fold
 from smp_spark.ingest.fingerprint import Fingerprint, input_fingerprint, last_ingest, log_ingest
 from smp_spark.ingest.images import image_quarantine, image_rows
 from smp_spark.ingest.scraped import read_scraped, scraped_bronze
-from smp_spark.lake import replace_table, sync_table
+from smp_spark.lake import read_table, replace_table, sync_table
 
 # table name under the lake -> its key columns
 BRONZE_TABLES = {table.name: list(table.keys) for table in catalog.BRONZE}
@@ -50,7 +51,9 @@ def build_bronze(spark: SparkSession, config: Config, raw_dir: str, scraped_dir:
     posts, duplicates = dedupe_pids(shape_posts(good, release.prefix), release.prefix, release.files["category"].name)
     posts, users = split_users(posts)
     posts, users = posts.localCheckpoint(), users.localCheckpoint()
-    images = image_rows(posts, release.folder, config.ingest.max_image_pixels).localCheckpoint()
+    previous = config.table(catalog.IMAGES.name)  # the last ingest's rows: unchanged files are not read again
+    previous = read_table(spark, previous) if DeltaTable.isDeltaTable(spark, previous) else None
+    images = image_rows(posts, release.folder, config.ingest.max_image_pixels, previous).localCheckpoint()
     image_file = release.files.get(SECOND_IMAGE_LIST, release.files["img"]).name  # the list of local paths
     owners = posts.select("Pid", "Uid")
 
