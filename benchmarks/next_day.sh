@@ -2,8 +2,8 @@
 # The next-day rerun (issue 13, target 8). Day 1: an earlier release of the configured data
 # (data.release_share=$SHARE, the earliest share of the training posts) through the pipeline.
 # Day 2: the full release generated into the same folders (1/$SHARE as many training posts, the
-# new ones later than all of day 1's; unchanged image files left as they were), then the same
-# stages again on the same lake. Every generate and stage is measured by benchmarks/measure.py.
+# new ones later than all of day 1's and appended after its records; unchanged image files left as
+# they were), then the same stages again on the same lake. Every generate and stage is measured by benchmarks/measure.py.
 #   benchmarks/next_day.sh ROOT [extra --set arguments for every job]
 # STAGES: the jobs run each day, in order (default: every stage of `make train-all` after the data);
 # DAY1_STAGES, when set, replaces them on day 1 (e.g. only ingest, for a lake to rerun on).
@@ -22,9 +22,12 @@ measure() {
   flock /tmp/smp-spark-suite.lock $PY benchmarks/measure.py --label "$1" -- "${@:2}"
 }
 for day in 1 2; do
-  share=$([ "$day" = 1 ] && echo "$SHARE" || echo 1.0)
-  measure "next day: day $day, generate (release_share $share)" \
-    $PY jobs/generate_data.py "${SET[@]}" --set "data.release_share=$share"
+  if [ "$day" = 1 ]; then
+    release=(--set "data.release_share=$SHARE")
+  else
+    release=(--set data.release_share=1.0 --set "data.previous_release_share=$SHARE")
+  fi
+  measure "next day: day $day, generate (${release[*]})" $PY jobs/generate_data.py "${SET[@]}" "${release[@]}"
   stages=$([ "$day" = 1 ] && echo "${DAY1_STAGES:-$STAGES}" || echo "$STAGES")
   for stage in $stages; do
     measure "next day: day $day, $stage" $PY "jobs/$stage.py" "${SET[@]}"

@@ -37,6 +37,7 @@ def main(cfg, args) -> None:
         progress=True,
         image_style=cfg.data.image_style,
         release_share=cfg.data.release_share,
+        previous_share=cfg.data.previous_release_share,
     )
     print(f"{'file':<58} {'rows':>10} {'MB':>9}")
     total = 0

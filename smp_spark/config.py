@@ -52,6 +52,9 @@ class DataConfig:
     # below 1: an earlier day's release, only this share of the training posts (the earliest ones);
     # generating again with 1.0 into the same folders gives the next day's release (docs/data.md)
     release_share: float = 1.0
+    # the release_share of the day before (0: none): its records keep their places, the later posts
+    # are appended after them
+    previous_release_share: float = 0.0
 
 
 @dataclass
@@ -314,6 +317,11 @@ def _validate(config: Config) -> None:
         raise ConfigError("config key 'data.test_fraction' must lie in [0, 1]")
     if not 0 < config.data.release_share <= 1:
         raise ConfigError(f"config key 'data.release_share' must lie in (0, 1], got {config.data.release_share}")
+    if not 0 <= config.data.previous_release_share < config.data.release_share:
+        raise ConfigError(
+            "config key 'data.previous_release_share' must lie in [0, data.release_share), "
+            f"got {config.data.previous_release_share}"
+        )
     if config.data.description_dims < 1:
         raise ConfigError("config key 'data.description_dims' must be at least 1")
     f = config.features

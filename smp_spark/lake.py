@@ -9,6 +9,7 @@ from pyspark.sql import functions as F
 from smp_spark.errors import InputError
 
 ROW_HASH = "_row_hash"
+DELETE = "_sync_delete"  # marks a key of sync_table's MERGE batch to delete
 
 
 def with_row_hash(df: DataFrame, keys: list[str]) -> DataFrame:
@@ -26,15 +27,17 @@ def sync_table(
 ) -> None:
     """Make the Delta table at ``path`` hold exactly the rows of ``df`` (within ``scope``).
 
-    Without a scope, one MERGE on ``keys``: new keys are inserted, rows whose content changed are
-    updated, rows no longer in ``df`` are deleted, and the files of unchanged rows are left as they
-    are (a rerun of ingest on the same input rewrites nothing). With a scope (e.g.
-    ``{"model": ["lightgbm", "xgboost"]}`` for rows of either), one overwrite of the rows in that
-    scope (Delta's ``replaceWhere``): rows outside it stay, and a row of ``df`` outside it fails the
-    write. Such a table's rows are replaced whole on every run (new predictions, a new manifest),
-    where a MERGE's outer join over the whole table would cost several times the Spark jobs for
-    the same result. Either way a rerun on the same input leaves the same rows, never twice as
-    many. ``df`` must be unique on ``keys``. The first run creates the table.
+    Without a scope, one MERGE on ``keys`` of only what differs: the rows of ``df`` whose key or
+    content is not in the table (found by a join on the keys and the row hash, narrow columns)
+    are inserted or updated, and the keys no longer in ``df`` are deleted. So only the files that
+    hold a changed row are rewritten: a MERGE of all of ``df`` against the whole table with a
+    "not matched by source" clause rewrote every file of it, changed or not. Nothing changed:
+    no commit at all. With a scope (e.g. ``{"model": ["lightgbm", "xgboost"]}`` for rows of
+    either), one overwrite of the rows in that scope (Delta's ``replaceWhere``): rows outside it
+    stay, and a row of ``df`` outside it fails the write. Such a table's rows are replaced whole on
+    every run (new predictions, a new manifest). Either way a rerun on the same input leaves the
+    same rows, never twice as many. ``df`` must be unique on ``keys``. The first run creates the
+    table.
     """
     source = with_row_hash(df, keys)
     if not DeltaTable.isDeltaTable(spark, path):
@@ -50,17 +53,43 @@ def sync_table(
             .save(path)
         )
         return
+    table = DeltaTable.forPath(spark, path)
     on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+    if set(source.columns) - set(table.toDF().columns):  # a column added in a later release (e.g.
+        # quarantine Pid): the whole-table MERGE, whose schema evolution adds it to the old table
+        (
+            table.alias("t")
+            .merge(source.alias("s"), on)
+            .withSchemaEvolution()
+            .whenMatchedUpdateAll(condition=f"t.{ROW_HASH} <> s.{ROW_HASH}")
+            .whenNotMatchedInsertAll()
+            .whenNotMatchedBySourceDelete()
+            .execute()
+        )
+        return
+    current = table.toDF().select(*keys, ROW_HASH)
+    changed = _without(source, current, [*keys, ROW_HASH])
+    gone = _without(current.select(*keys), source.select(*keys), keys)
+    batch = changed.withColumn(DELETE, F.lit(False))
+    batch = batch.unionByName(gone.withColumn(DELETE, F.lit(True)), allowMissingColumns=True).localCheckpoint()
+    if batch.isEmpty():
+        return
+    values = {f"`{c}`": f"s.`{c}`" for c in source.columns}
     (
-        DeltaTable.forPath(spark, path)
-        .alias("t")
-        .merge(source.alias("s"), on)
-        .withSchemaEvolution()  # a column added in a later release (e.g. quarantine Pid) joins old tables
-        .whenMatchedUpdateAll(condition=f"t.{ROW_HASH} <> s.{ROW_HASH}")
-        .whenNotMatchedInsertAll()
-        .whenNotMatchedBySourceDelete()
+        table.alias("t")
+        .merge(batch.alias("s"), on)
+        .whenMatchedDelete(condition=f"s.{DELETE}")
+        .whenMatchedUpdate(set=values)
+        .whenNotMatchedInsert(condition=f"NOT s.{DELETE}", values=values)
         .execute()
     )
+
+
+def _without(rows: DataFrame, other: DataFrame, columns: list[str]) -> DataFrame:
+    """The rows of ``rows`` with no row of ``other`` equal on ``columns`` (nulls equal). Joined by
+    alias, so it holds when both read the same table (the embedding caches)."""
+    match = [F.col(f"a.`{c}`").eqNullSafe(F.col(f"b.`{c}`")) for c in columns]
+    return rows.alias("a").join(other.alias("b"), match, "left_anti").select(*[F.col(f"a.`{c}`") for c in rows.columns])
 
 
 def _in_scope(column: str, value: str | list[str]) -> str:

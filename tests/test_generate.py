@@ -386,15 +386,28 @@ def test_an_earlier_days_release_is_the_full_one_cut_and_generating_again_adds_t
     assert _lines(day / "smpd/train/train_label.txt") == [label[r["Pid"]] for r in first["text"]]
 
     images = {p: p.stat().st_mtime_ns for p in (day / "smpd/train").rglob("*.jpg")}
-    with pytest.MonkeyPatch.context() as patch:  # the next day: the full release into the same folders
+    with pytest.MonkeyPatch.context() as patch:  # the next day: every post, into the same folders
         patch.setattr(generate_images, "KIND_SHARES", MESSY_KINDS)
-        _generate(day, image_style="local", image_workers=1)
-    assert _digests(day) == _digests(root)  # the earlier scrape's chunk files are gone too
+        _generate(day, image_style="local", image_workers=1, previous_share=0.9)
+    second = _load(day, "train")
+    for stem in KEYS:  # the day before's records in their places, then the full release's other posts
+        assert second[stem][:1800] == first[stem]
+        assert sorted(map(json.dumps, second[stem])) == sorted(map(json.dumps, full[stem]))
+    labels = _lines(day / "smpd/train/train_label.txt")
+    assert dict(zip((r["Pid"] for r in second["text"]), labels)) == label
+    jpg = {name: digest for name, digest in _digests(day).items() if name.endswith(".jpg")}
+    assert jpg == {name: digest for name, digest in _digests(root).items() if name.endswith(".jpg")}
     assert {p: p.stat().st_mtime_ns for p in images} == images  # the earlier images were not rewritten
+    chunks = {p.name for p in (root / "scraped/train").glob("group_meta_*.csv")}
+    assert {p.name for p in (day / "scraped/train").glob("group_meta_*.csv")} == chunks  # the earlier cut's are gone
     with pytest.raises(ValueError, match="release_share"):
         _generate(tmp_path / "bad", scale=10, release_share=0.0)
+    with pytest.raises(ValueError, match="previous_share"):
+        _generate(tmp_path / "bad", scale=10, release_share=0.5, previous_share=0.5)
     with pytest.raises(ConfigError, match=r"'data\.release_share' must lie in \(0, 1\], got 1.5"):
         load_config("test", ["data.release_share=1.5"])
+    with pytest.raises(ConfigError, match=r"'data\.previous_release_share' must lie in \[0, data\.release_share\)"):
+        load_config("test", ["data.previous_release_share=1.0"])
 
 
 def test_url_style_writes_no_image_and_lists_flickr_urls(small):

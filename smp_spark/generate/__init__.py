@@ -230,12 +230,15 @@ def _clock(progress: bool) -> Callable[[str], None]:
     return step
 
 
-def released_rows(posts: Posts, share: float) -> np.ndarray:
+def released_rows(posts: Posts, share: float, previous_share: float = 0.0) -> np.ndarray:
     """Rows of an earlier day's release: the earliest ``share`` of the training posts by post time
-    (ties by Pid), in their release order, then every test post."""
-    keep = round(posts.n_train * share)
+    (ties by Pid), in the full release's order, then every test post. With ``previous_share`` (the
+    share of the day before) its posts come first, in their order, and the later ones after them,
+    so every record of the day before keeps its place in the files, as in an appended feed."""
     by_time = np.lexsort((posts.pid[: posts.n_train], posts.postdate[: posts.n_train]))
-    return np.concatenate([np.sort(by_time[:keep]), np.arange(posts.n_train, posts.n)])
+    before = np.sort(by_time[: round(posts.n_train * previous_share)])
+    after = np.sort(by_time[round(posts.n_train * previous_share) : round(posts.n_train * share)])
+    return np.concatenate([before, after, np.arange(posts.n_train, posts.n)])
 
 
 def generate_dataset(
@@ -251,24 +254,21 @@ def generate_dataset(
     image_style: Literal["local", "url"] = "local",
     image_workers: int | None = None,
     release_share: float = 1.0,
+    previous_share: float = 0.0,
 ) -> dict:
     """Write a training release (``scale`` posts), a test release and the scraped tables.
 
     ``release_share`` below 1 writes an earlier day's release of the same data: only the earliest
     ``release_share`` of the training posts by post time (the test release whole). Every post in it
-    is as in the full release, byte for byte (its records, image file and label), so generating
-    again with 1.0 into the same folders gives the next day's release: the same posts plus the
-    later ones, with the unchanged image files left untouched.
-
-    Also writes ``ground_truth.json`` and ``oracle_train.csv`` (each training post's noiseless
-    prediction) beside the training folder and ``test_labels_hidden.csv``
-    (``Pid,label``) beside the test folder, so ingesting either folder never sees them. With
-    ``image_style`` "local" every post gets a JPEG under its release folder (``image_workers``
-    processes; None: one per core at scale) and ``image_truth.csv`` / ``image_truth_test.csv``
-    sit beside the folders; "url" lists Flickr URLs instead. Returns the ground-truth dict.
+    is as in the full release, byte for byte (its records, image file and label). Generating the
+    next day's release into the same folders (a larger ``release_share``, ``previous_share`` the
+    earlier one) gives the same records in the same places, the later posts appended after them,
+    and leaves the unchanged image files untouched. ``previous_share`` 0: the full release's order.
     """
     if not 0 < release_share <= 1:
         raise ValueError(f"release_share must lie in (0, 1], got {release_share}")
+    if not 0 <= previous_share < release_share:
+        raise ValueError(f"previous_share must lie in [0, release_share), got {previous_share}")
     if image_style not in IMAGE_STYLES:
         raise ValueError(f"image_style must be one of {', '.join(IMAGE_STYLES)}, got {image_style!r}")
     step = _clock(progress)
@@ -289,8 +289,8 @@ def generate_dataset(
     oracle = label_of(score, model)
     text = user_texts(seed, users, posts, description_dims)
     plan = plan_images(seed, posts.appeal)
-    if release_share < 1:  # everything above is drawn for the full release, then cut
-        rows = released_rows(posts, release_share)
+    if release_share < 1 or previous_share > 0:  # everything above is drawn for the full release, then cut
+        rows = released_rows(posts, release_share, previous_share)
         n_train = len(rows) - (posts.n - posts.n_train)
         posts, label, oracle, plan = posts.take(rows, n_train), label[rows], oracle[rows], plan.take(rows)
         components = {name: values[rows] for name, values in components.items()}
@@ -321,7 +321,7 @@ def generate_dataset(
         images["bytes"] = sum(images[r]["bytes"] for r in releases)
 
     settings = {"seed": seed, "scale": scale, "test_fraction": test_fraction, "description_dims": description_dims}
-    settings["release_share"] = release_share
+    settings |= {"release_share": release_share, "previous_share": previous_share}
     truth = ground_truth(
         posts, users, groups, world, text, effects, model, components, label, oracle, settings, files, images
     )
