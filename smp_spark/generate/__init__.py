@@ -258,6 +258,13 @@ def generate_dataset(
 ) -> dict:
     """Write a training release (``scale`` posts), a test release and the scraped tables.
 
+    Also writes ``ground_truth.json`` and ``oracle_train.csv`` (each training post's noiseless
+    prediction) beside the training folder and ``test_labels_hidden.csv``
+    (``Pid,label``) beside the test folder, so ingesting either folder never sees them. With
+    ``image_style`` "local" every post gets a JPEG under its release folder (``image_workers``
+    processes; None: one per core at scale) and ``image_truth.csv`` / ``image_truth_test.csv``
+    sit beside the folders; "url" lists Flickr URLs instead. Returns the ground-truth dict.
+
     ``release_share`` below 1 writes an earlier day's release of the same data: only the earliest
     ``release_share`` of the training posts by post time (the test release whole). Every post in it
     is as in the full release, byte for byte (its records, image file and label). Generating the
