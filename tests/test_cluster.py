@@ -102,6 +102,11 @@ def test_pipeline_through_spark_submit(cluster, spark, tmp_path):
         "spark.conf.spark.ui.enabled": "false",
         "spark.conf.spark.sql.codegen.wholeStage": "false",  # as in conf/test.yaml
         "spark.conf.spark.sql.codegen.factoryMode": "NO_CODEGEN",
+        # six JVMs share the 2 cores for a minute or two each: C1 alone (no C2 compiles) makes the two
+        # applications 1.2x faster side by side (docs/benchmarks.md, session 18); a local ingest in its
+        # own process (tests/test_notebooks.py) gained nothing from it, so only here
+        "spark.conf.spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1",
+        "spark.conf.spark.executor.extraJavaOptions": "-XX:TieredStopAtLevel=1",
         "data.scale": "800",
         "data.description_dims": "8",
         "paths.raw": tmp_path / "smpd" / "train",
