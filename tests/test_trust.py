@@ -308,24 +308,36 @@ def test_a_batch_with_no_image_at_all_scores_with_the_trained_layout(spark, trai
     assert set(got) == {1000, 1001, 1002, 1003, 1004} and all(np.isfinite(list(got.values())))
 
 
-def test_the_200_real_test_posts_score_with_a_trained_model(spark, trained, tmp_path):
+def test_the_200_real_test_posts_go_through_ingest_embeddings_and_scoring(spark, trained, tmp_path):
     """Real SMPD test posts (their quirks kept: "0" "0" "0" for no place, Uids like 40796@N2,
-    mojibake and URLs in titles), made into a release, scored end to end by a model trained on
-    generated data: every post gets a finite prediction, and they are not all the same. The release
-    lists image URLs only (a 2019-style batch): no row has an image vector, and the model's saved
-    layout still gives it the image slots (all missing), so it scores instead of being refused."""
+    mojibake and URLs in titles), made into a release and scored end to end by a model trained on
+    generated data. The scoring lake's bronze tables hold every post field by field, nothing
+    quarantined, and the text embedding stage encodes them all; every post gets a finite
+    prediction, and they are not all the same. The release lists image URLs only (a 2019-style
+    batch): no row has an image vector, and the model's saved layout still gives it the image slots
+    (all missing), so it scores instead of being refused."""
     from smp_spark.lake import read_table
     from smp_spark.score import score_folder, scoring_config
-    from tests.test_generator_vs_real import real_test_posts, write_real_test_release
+    from tests.test_generator_vs_real import (
+        check_real_bronze,
+        check_real_embeddings,
+        check_real_quirks,
+        real_test_posts,
+        write_real_test_release,
+    )
 
     if not REAL.exists():
         pytest.skip(f"the real SMPD material is not on this machine ({REAL})")
     rows = real_test_posts()
+    check_real_quirks(rows)
     write_real_test_release(tmp_path / "real", rows)
     (tmp_path / "scraped").mkdir()  # no scraped tables for these posts
     predictions, _ = score_folder(spark, trained, str(tmp_path / "real"), str(tmp_path / "scraped"), ["lightgbm"])
     got = {r.Pid: r.prediction for r in predictions.collect()}
     assert set(got) == {int(r[1]) for r in rows}
     assert all(np.isfinite(list(got.values()))) and len({round(p, 6) for p in got.values()}) > 50
-    images = read_table(spark, scoring_config(trained).table("bronze/images"))
+    batch = scoring_config(trained)
+    images = read_table(spark, batch.table("bronze/images"))
     assert {r.status for r in images.select("status").distinct().collect()} == {"url"}
+    check_real_bronze(spark, batch, rows)
+    check_real_embeddings(spark, read_table(spark, batch.table("bronze/posts")), str(tmp_path / "text_embeddings"))
