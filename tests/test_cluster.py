@@ -1,8 +1,8 @@
 """The pipeline on a real Spark standalone cluster.
 
 ``scripts/cluster.sh`` starts a master and two 1-core workers (free ports, state in a temporary
-folder, so a user's own cluster is never touched); ingest, features and SynapseML LightGBM run in
-one spark-submit application (``tests/cluster_pipeline.py``) through ``scripts/submit.sh`` with
+folder, so a user's own cluster is never touched); ingest, features and SynapseML LightGBM run as
+two spark-submit applications (ingest and features in one) through ``scripts/submit.sh`` with
 ``conf/cluster.yaml``, the package shipped through ``--py-files`` and the jars through ``--packages``.
 """
 
@@ -92,7 +92,7 @@ def test_spark_submit_settings_win_over_the_profile(tmp_path):
 
 
 def test_pipeline_through_spark_submit(cluster, spark, tmp_path):
-    """Generate 800 posts, then ingest, features and LightGBM as one spark-submit application on
+    """Generate 800 posts, then ingest and features, and LightGBM, as spark-submit applications on
     the cluster; every Delta table (read back by the suite's local session) has the rows the
     generator's ground truth says."""
     lake = tmp_path / "lake"
@@ -102,10 +102,9 @@ def test_pipeline_through_spark_submit(cluster, spark, tmp_path):
         "spark.conf.spark.ui.enabled": "false",
         "spark.conf.spark.sql.codegen.wholeStage": "false",  # as in conf/test.yaml
         "spark.conf.spark.sql.codegen.factoryMode": "NO_CODEGEN",
-        # six JVMs share the 2 cores for two or three minutes: C1 alone (no C2 compiles) makes the
-        # application 1.4x faster (145-151 s against 206 s; two applications 1.2x, session 18) in
-        # docs/benchmarks.md; a local ingest in its own process (tests/test_notebooks.py) gained
-        # nothing from it, so only here
+        # six JVMs share the 2 cores for a minute or two each: C1 alone (no C2 compiles) makes the two
+        # applications 1.2x faster side by side (docs/benchmarks.md, session 18); a local ingest in its
+        # own process (tests/test_notebooks.py) gained nothing from it, so only here
         "spark.conf.spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1",
         "spark.conf.spark.executor.extraJavaOptions": "-XX:TieredStopAtLevel=1",
         "data.scale": "800",
@@ -140,9 +139,10 @@ def test_pipeline_through_spark_submit(cluster, spark, tmp_path):
 
     _run([sys.executable, str(ROOT / "jobs" / "generate_data.py"), *args], env)
     submit = ["bash", str(ROOT / "scripts" / "submit.sh")]
-    # ingest, features and LightGBM in one application (tests/cluster_pipeline.py)
-    output = _run([*submit, str(ROOT / "tests" / "cluster_pipeline.py"), *args], env, timeout=600)
-    assert f"--master {cluster['master']}" in output and "--py-files" in output
+    # ingest and features in one application (tests/cluster_pipeline.py), LightGBM in its own
+    for script in (ROOT / "tests" / "cluster_pipeline.py", ROOT / "jobs" / "train_lightgbm.py"):
+        output = _run([*submit, str(script), *args], env, timeout=600)
+        assert f"--master {cluster['master']}" in output and "--py-files" in output
 
     truth = json.loads((tmp_path / "smpd" / "ground_truth.json").read_text())
     counts = truth["counts"]
@@ -169,12 +169,12 @@ def test_pipeline_through_spark_submit(cluster, spark, tmp_path):
     spread = lightgbm.agg(F.count("prediction").alias("n"), F.stddev("prediction").alias("std")).first()
     assert spread["n"] == counts["train_posts"] and spread["std"] > 0
 
-    # LightGBM ran one barrier task per executor core, and the jobs ran as one cluster application
+    # LightGBM ran one barrier task per executor core, and each job was a cluster application
     workers_param = next((tmp_path / "mlruns").glob("*/*/params/workers"))
     assert workers_param.read_text().strip() == str(WORKERS)
     apps = _master_status(cluster["ui_port"])["completedapps"]
     print("applications:", ", ".join(f"{app['name']} {app['duration'] / 1000:.0f} s" for app in apps))
-    assert len(apps) == 1 and all(app["state"] == "FINISHED" and app["cores"] == WORKERS for app in apps)
+    assert len(apps) == 2 and all(app["state"] == "FINISHED" and app["cores"] == WORKERS for app in apps)
     # ... whose executors fetched the package zip (--py-files)
     for app in apps:
         assert list((cluster["folder"] / "work" / app["id"]).glob("*/smp_spark-*.zip")), app["id"]
