@@ -11,8 +11,10 @@ import os
 import re
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, TypeVar
 
-from pyspark import SparkConf, SparkContext
+from pyspark import SparkConf, SparkContext, inheritable_thread_target
 from pyspark.sql import SparkSession
 
 from smp_spark.config import PROJECT_ROOT, Config
@@ -57,6 +59,31 @@ def get_spark(config: Config, job_conf: dict[str, str] | None = None) -> SparkSe
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+MAX_CONCURRENT_JOBS = 8
+
+
+def concurrently(spark: SparkSession, work: dict[K, Callable[[], V]]) -> dict[K, V]:
+    """Run independent pieces of driver work (each submitting its own Spark jobs) from threads at
+    once, and return their results under the same keys.
+
+    For steps whose jobs are too narrow to fill the cores alone: a multiLine JSON file is one task,
+    a small table's Delta write a few. Up to ``defaultParallelism`` pieces (at least 2, at most
+    8) run together; each thread inherits the caller's Spark local properties. Every piece runs to
+    its end; the first failure in ``work``'s order is then raised, as a loop would have raised it.
+    """
+    if len(work) <= 1:
+        return {key: run() for key, run in work.items()}
+    workers = min(len(work), MAX_CONCURRENT_JOBS, max(2, spark.sparkContext.defaultParallelism))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="smp-jobs") as pool:
+        futures = {key: pool.submit(inheritable_thread_target(run)) for key, run in work.items()}
+    for future in futures.values():  # the pool has joined: every piece has ended
+        if future.exception() is not None:
+            raise future.exception()
+    return {key: future.result() for key, future in futures.items()}
 
 
 def resolve_setting(key: str, value: str) -> str:

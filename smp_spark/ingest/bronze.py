@@ -14,7 +14,7 @@ Duplicate rules (also in docs/data.md):
 
 from __future__ import annotations
 
-from functools import reduce
+from functools import partial, reduce
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -32,6 +32,7 @@ from smp_spark.ingest.validate import (
     parse_fields,
     quarantine_rows,
 )
+from smp_spark.session import concurrently
 
 KEYS = [Field("Uid", required=True), Field("Pid", "int", required=True, low=0)]
 LABEL = Field("label", "float", required=True, low=0, high=30)
@@ -115,25 +116,28 @@ def release_rules(config: Config) -> dict[str, list[Field]]:
 
 def read_release_files(spark: SparkSession, config: Config, release: Release) -> dict[str, Records]:
     """Every file of the release, parsed with its rules (each row keeps its ``_errors``), and its
-    record count."""
+    record count.
+
+    Each file is read, indexed and materialised once (later joins then plan over small, cut
+    lineages), the files at once (:func:`concurrently`): a multiLine JSON file is a single task,
+    so one file at a time kept one core busy."""
     rules = release_rules(config)
-    files = {
-        source: read_json_list(spark, release.files[source], [f.name for f in fields])
-        for source, fields in rules.items()
-    }
-    files["img"] = read_lines(spark, release.files["img"], IMAGE.name)
-    rules["img"] = [IMAGE]
+    sources = {source: (release.files[source], [f.name for f in fields]) for source, fields in rules.items()}
+    lists = {"img": IMAGE}
     if SECOND_IMAGE_LIST in release.files:
-        files[SECOND_IMAGE_LIST] = read_lines(spark, release.files[SECOND_IMAGE_LIST], LOCAL_IMAGE.name)
-        rules[SECOND_IMAGE_LIST] = [LOCAL_IMAGE]
+        lists[SECOND_IMAGE_LIST] = LOCAL_IMAGE
     if release.has_labels:
-        files["label"] = read_lines(spark, release.files["label"], LABEL.name)
-        rules["label"] = [LABEL]
-    # materialise each parsed file once: later joins then plan over small, cut lineages
-    return {
-        source: Records(parse_fields(records.df, rules[source]).localCheckpoint(), records.count)
-        for source, records in files.items()
-    }
+        lists["label"] = LABEL
+    rules.update({source: [field] for source, field in lists.items()})
+
+    def parsed(source: str) -> Records:
+        if source in lists:
+            records = read_lines(spark, release.files[source], lists[source].name)
+        else:
+            records = read_json_list(spark, *sources[source])
+        return Records(parse_fields(records.df, rules[source]).localCheckpoint(), records.count)
+
+    return concurrently(spark, {source: partial(parsed, source) for source in rules})
 
 
 def check_alignment(release: Release, counts: dict[str, int]) -> None:

@@ -178,7 +178,8 @@ def image_rows(
     inspect_all = inspect_partition(folder, max_pixels)
     if previous is None or "file_mtime" not in previous.columns:
         return selected.repartition(tasks, "Pid").mapInPandas(inspect_all, IMAGE_COLUMNS)
-    stats = selected.repartition(tasks, "Pid").mapInPandas(stat_partition(folder), STAT_COLUMNS)
+    # materialised: both the reuse join and the files left to read need it (one stat per file)
+    stats = selected.repartition(tasks, "Pid").mapInPandas(stat_partition(folder), STAT_COLUMNS).localCheckpoint()
     keys = ["Pid", "path", "location", "file_size", "file_mtime"]
     known = previous.drop("record_index").filter(
         (F.col("file_mtime") >= 0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
@@ -24,6 +25,7 @@ from smp_spark.ingest.fingerprint import Fingerprint, input_fingerprint, last_in
 from smp_spark.ingest.images import image_quarantine, image_rows
 from smp_spark.ingest.scraped import read_scraped, scraped_bronze
 from smp_spark.lake import read_table, replace_table, sync_table
+from smp_spark.session import concurrently
 
 # table name under the lake -> its key columns
 BRONZE_TABLES = {table.name: list(table.keys) for table in catalog.BRONZE}
@@ -83,20 +85,30 @@ def build_bronze(spark: SparkSession, config: Config, raw_dir: str, scraped_dir:
 
 
 def write_bronze(spark: SparkSession, config: Config, bronze: Bronze) -> dict[str, int]:
-    """Sync every table into the lake (idempotent MERGE); returns the row count of each table."""
-    written = {}
-    for name, keys in BRONZE_TABLES.items():
+    """Sync every table into the lake (idempotent MERGE); returns the row count of each table.
+
+    The tables are synced at once (:func:`concurrently`): each sync is a chain of small jobs and a
+    Delta commit, which alone leave a core idle. Each table's commit is atomic on its own; a killed
+    ingest leaves every table at its previous or its new version, and its rerun completes it."""
+
+    def sync(name: str, keys: list[str]) -> int:
         sync_table(spark, _unique(bronze, name, keys), config.table(name), keys)
-        written[name] = spark.read.format("delta").load(config.table(name)).count()
-    return written
+        return spark.read.format("delta").load(config.table(name)).count()
+
+    return concurrently(spark, {name: partial(sync, name, keys) for name, keys in BRONZE_TABLES.items()})
 
 
 def replace_bronze(config: Config, bronze: Bronze) -> None:
     """Overwrite every bronze table of ``config``'s lake with this ingest's rows: for a lake that
     holds one batch (the scoring lake), where a MERGE and a row count per table would be the
-    batch's largest fixed cost. The tables end as :func:`write_bronze` would leave them."""
-    for name, keys in BRONZE_TABLES.items():
-        replace_table(_unique(bronze, name, keys), config.table(name), keys)
+    batch's largest fixed cost. The tables end as :func:`write_bronze` would leave them; they are
+    written at once, as there."""
+    spark = next(iter(bronze.tables.values())).sparkSession
+    work = {
+        name: partial(replace_table, _unique(bronze, name, keys), config.table(name), keys)
+        for name, keys in BRONZE_TABLES.items()
+    }
+    concurrently(spark, work)
 
 
 def _unique(bronze: Bronze, name: str, keys: list[str]) -> DataFrame:

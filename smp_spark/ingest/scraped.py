@@ -13,13 +13,13 @@ ones (files are read in name order, rows in file order), since re-scrapes are ap
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import reduce
+from functools import partial, reduce
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from smp_spark.ingest.files import list_files
-from smp_spark.ingest.records import CORRUPT, RECORD_INDEX, SOURCE_FILE, read_csv
+from smp_spark.ingest.files import FileInfo, list_files
+from smp_spark.ingest.records import CORRUPT, RECORD_INDEX, SOURCE_FILE, Records, read_csv
 from smp_spark.ingest.validate import (
     ERRORS,
     Field,
@@ -29,6 +29,7 @@ from smp_spark.ingest.validate import (
     parse_fields,
     quarantine_rows,
 )
+from smp_spark.session import concurrently
 
 GROUP_RULES = [
     Field("imgid", required=True),
@@ -63,43 +64,47 @@ class ScrapedFiles:
     status_files: int
 
 
-def _read_all(spark: SparkSession, folder: str, stem: str, rules: list[Field], counts: dict[str, int]) -> DataFrame:
-    files = list_files(spark, folder, f"{stem}*.csv")
-    required = [f.name for f in rules if f.required]
-    frames = []
-    for info in files:
-        records = read_csv(spark, info, required)
-        df = parse_fields(records.df, rules)
-        df = add_error(
-            df,
-            F.col(CORRUPT).isNotNull(),
-            "row",
-            "malformed CSV row (wrong number of fields or bad quoting)",
-            F.col(CORRUPT),
-        )
-        df = df.select(*[f.name for f in rules], SOURCE_FILE, RECORD_INDEX, ERRORS).localCheckpoint()
-        counts[info.name] = records.count
-        frames.append(df)
-    if not frames:
+def _read_file(spark: SparkSession, info: FileInfo, rules: list[Field]) -> Records:
+    """One scraped CSV file, parsed with ``rules`` and materialised, and its row count."""
+    records = read_csv(spark, info, [f.name for f in rules if f.required])
+    df = parse_fields(records.df, rules)
+    df = add_error(
+        df,
+        F.col(CORRUPT).isNotNull(),
+        "row",
+        "malformed CSV row (wrong number of fields or bad quoting)",
+        F.col(CORRUPT),
+    )
+    return Records(
+        df.select(*[f.name for f in rules], SOURCE_FILE, RECORD_INDEX, ERRORS).localCheckpoint(), records.count
+    )
+
+
+def _union(spark: SparkSession, stem: str, parts: list[Records]) -> DataFrame:
+    if not parts:
         empty = spark.createDataFrame([], SCHEMAS[stem] + f", {SOURCE_FILE} string, {RECORD_INDEX} long")
         return empty.withColumn(ERRORS, no_errors())
-    return reduce(DataFrame.unionByName, frames)
+    return reduce(DataFrame.unionByName, [part.df for part in parts])
 
 
 def read_scraped(spark: SparkSession, folder: str) -> ScrapedFiles:
-    counts: dict[str, int] = {}
-    groups = _read_all(spark, folder, "group_meta", GROUP_RULES, counts)
-    status = _read_all(spark, folder, "photo_status", STATUS_RULES, counts)
+    """Every scraped file of ``folder``, each parsed once; the files are read at once
+    (:func:`concurrently`: a multiLine CSV file is a single task)."""
+    rules = {"group_meta": GROUP_RULES, "photo_status": STATUS_RULES, "user_meta": USER_META_RULES}
+    files = {stem: list_files(spark, folder, f"{stem}*.csv") for stem in rules}
+    work = {(stem, info): partial(_read_file, spark, info, rules[stem]) for stem in rules for info in files[stem]}
+    read = concurrently(spark, work)
+    counts = {info.name: records.count for (_, info), records in read.items()}
+    parts = {stem: [read[stem, info] for info in files[stem]] for stem in rules}
     status = add_error(
-        status,
+        _union(spark, "photo_status", parts["photo_status"]),
         F.col("status").isNotNull() & ~F.col("status").isin(*PHOTO_STATUSES),
         "status",
         f"unknown status (expected one of {', '.join(PHOTO_STATUSES)})",
         F.col("status"),
     )
-    users = _read_all(spark, folder, "user_meta", USER_META_RULES, counts)
-    status_files = len(list_files(spark, folder, "photo_status*.csv"))
-    return ScrapedFiles(groups, status, users, counts, status_files)
+    groups, users = _union(spark, "group_meta", parts["group_meta"]), _union(spark, "user_meta", parts["user_meta"])
+    return ScrapedFiles(groups, status, users, counts, len(files["photo_status"]))
 
 
 def _latest(df: DataFrame, key: str) -> DataFrame:
