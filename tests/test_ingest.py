@@ -273,3 +273,31 @@ def test_numbers_nulls_and_empty_strings_are_accepted(spark, lake_config):
     assert (user.photo_count, user.ispro, user.photo_firstdate, user.timezone_offset) == (1813, 0, None, None)
     assert user.photo_firstdatetaken == "2013-04-02 17:52:16"
     assert bronze.tables["quarantine/rows"].count() == 0
+
+
+def test_concurrently_returns_every_result_and_raises_the_first_failure_in_order(spark):
+    from smp_spark.errors import InputError
+    from smp_spark.session import concurrently
+
+    ran = []
+    spark.sparkContext.setLocalProperty("smp.test.owner", "ingest")
+    try:
+
+        def job(n: int):
+            ran.append(n)
+            return spark.range(n).count(), spark.sparkContext.getLocalProperty("smp.test.owner")
+
+        results = concurrently(spark, {"a": lambda: job(3), "b": lambda: job(5)})
+        assert results == {"a": (3, "ingest"), "b": (5, "ingest")}
+
+        def fail(error: Exception):
+            ran.append(str(error))
+            raise error
+
+        work = {"x": lambda: job(1), "y": lambda: fail(InputError("y")), "z": lambda: fail(ValueError("z"))}
+        work["w"] = lambda: job(2)
+        with pytest.raises(InputError, match="^y$"):
+            concurrently(spark, work)
+        assert sorted(map(str, ran)) == ["1", "2", "3", "5", "y", "z"]  # every piece ran to its end
+    finally:
+        spark.sparkContext.setLocalProperty("smp.test.owner", None)
