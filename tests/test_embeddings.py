@@ -8,7 +8,7 @@ from pyspark.sql import functions as F
 
 from smp_spark import catalog
 from smp_spark.features.embeddings import DIMENSIONS, cleaned_text, encode, update_embeddings
-from smp_spark.lake import read_table
+from smp_spark.lake import read_table, sync_table
 from tests.open_tables import assert_opens_elsewhere
 
 
@@ -32,9 +32,26 @@ def test_embeddings_are_computed_once_and_match_the_model(spark, tmp_path):
     # the table opens in another engine (delta-rs) with the same vectors, stored as float32 arrays
     elsewhere = assert_opens_elsewhere(spark, table, ["Pid"], sample=None)
     assert elsewhere.schema.field("embedding").type == pa.list_(pa.float32())
-    assert update_embeddings(spark, posts, table, batch_size=8)["texts_encoded"] == 0  # a rerun encodes nothing
+    assert update_embeddings(spark, posts, table, 8, "float32")["texts_encoded"] == 0  # a rerun encodes nothing
     changed = posts.withColumn("Title", F.when(F.col("Pid") == 3, F.lit("a dog")).otherwise(F.col("Title")))
-    assert update_embeddings(spark, changed, table, batch_size=8)["texts_encoded"] == 1
+    assert update_embeddings(spark, changed, table, 8, "float32")["texts_encoded"] == 1
+    # another precision: every text again, not the float32 vectors under an int8 configuration
+    assert update_embeddings(spark, changed, table, 8, "int8") == {"posts": 4, "texts_encoded": 3}
+    rows = {r.Pid: r for r in spark.read.format("delta").load(table).collect()}
+    assert {r.encoder for r in rows.values()} == {"all-MiniLM-L6-v2 int8 recipe 2"}
+    np.testing.assert_allclose(rows[1].embedding, encode(["red car car red"], 8, "int8")[0], rtol=1e-6)
+    assert update_embeddings(spark, changed, table, 8, "int8")["texts_encoded"] == 0
+
+
+def test_a_cache_written_before_rows_named_their_encoder_is_encoded_again(spark, tmp_path, capsys):
+    table = str(tmp_path / "text_embeddings")
+    old = spark.createDataFrame([(1, 7, [0.5] * DIMENSIONS)], "Pid long, text_hash long, embedding array<float>")
+    sync_table(spark, old, table, ["Pid"])  # as the cache wrote it before
+    posts = spark.createDataFrame([(1, "red car", "car")], "Pid long, Title string, Alltags string")
+    assert update_embeddings(spark, posts, table, 8, "float32") == {"posts": 1, "texts_encoded": 1}
+    assert "written before its rows named their encoder" in capsys.readouterr().out
+    (row,) = spark.read.format("delta").load(table).collect()
+    assert row.encoder == "all-MiniLM-L6-v2 float32" and row.embedding != [0.5] * DIMENSIONS
 
 
 def test_bfloat16_vectors_match_float32():

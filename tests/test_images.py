@@ -181,6 +181,12 @@ def test_the_image_stage_encodes_each_content_once_and_nothing_on_a_rerun(spark,
     write(tmp_path, "img/3.jpg", files[3])
     assert update_image_embeddings(spark, images(files), table, cfg)["encoded"] == 1
     assert spark.read.format("delta").load(table).count() == 3
+    # another resolution gives other scores: every image again, and the rows say which
+    smaller = replace(cfg, features=replace(cfg.features, image_resolution=64))
+    assert update_image_embeddings(spark, images(files), table, smaller) == {"posts": 3, "encoded": 2, "failed": 0}
+    again = {r.Pid: r for r in spark.read.format("delta").load(table).collect()}
+    assert {r.encoder for r in again.values()} == {"EfficientNet-Lite0 64px float32"}
+    assert again[1].class_scores != stored[1].class_scores
 
 
 def test_a_2023_release_with_the_2019_url_list_gets_images_and_photo_ids(spark, lake_config):

@@ -7,6 +7,11 @@ hash is in no row of the table yet (identical contents once, in Spark tasks thro
 ``mapInPandas`` encoder), copies the values of known hashes to new posts, and syncs the table to
 one row per wanted post with one Delta MERGE. A rerun on unchanged input reads only the key
 columns and encodes nothing.
+
+Each row also names its ``encoder`` (the model and what changes its output: precision,
+resolution): a value is reused only for the same content *and* the same encoder, so a run with
+another precision or resolution encodes again instead of keeping vectors that the configuration
+no longer describes.
 """
 
 from __future__ import annotations
@@ -19,9 +24,10 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from smp_spark.lake import sync_table
+from smp_spark.lake import sync_table, with_row_hash
 
 Encoder = Callable[[pd.DataFrame], pd.DataFrame]  # key + payload columns -> key + value columns
+ENCODER = "encoder"
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,7 @@ class CachedStage:
     table: str
     key: str  # the content hash column, e.g. "text_hash", "image_hash"
     values: str  # e.g. "embedding array<float>"
+    encoder: str  # what makes the values, e.g. "all-MiniLM-L6-v2 int8": stored in each row
 
     @property
     def value_columns(self) -> list[str]:
@@ -42,26 +49,30 @@ def update_cache(
 ) -> dict[str, int]:
     """Bring ``stage.table`` up to date with ``wanted`` (``Pid``, the key, the payload columns).
 
-    Output table: ``Pid``, the key and the value columns, one row per wanted post whose values the
-    encoder could produce (a row whose first value is null is left out and counted in
-    ``failed``). Returns the post count, how many distinct contents were encoded now, and failed.
+    Output table: ``Pid``, the key, ``encoder`` and the value columns, one row per wanted post
+    whose values the encoder could produce (a row whose first value is null is left out and
+    counted in ``failed``). Returns the post count, how many distinct contents were encoded now, and failed.
     """
     key = stage.key
-    wanted = wanted.localCheckpoint()
-    keys = wanted.select("Pid", key)
-    if not DeltaTable.isDeltaTable(spark, stage.table):  # created empty: "nothing to embed" is a state too
-        empty = spark.createDataFrame([], f"Pid long, {key} long, {stage.values}")
-        sync_table(spark, empty, stage.table, ["Pid"])
+    row_keys = ["Pid", key, ENCODER]
+    wanted = wanted.withColumn(ENCODER, F.lit(stage.encoder)).localCheckpoint()
+    keys = wanted.select(*row_keys)
+    _create_or_replace(spark, stage)
     existing = spark.read.format("delta").load(stage.table)
-    missing = keys.join(existing.select("Pid", key), ["Pid", key], "left_anti").localCheckpoint()
-    stale = existing.select("Pid", key).join(keys, ["Pid", key], "left_anti").limit(1).count()
+    missing = keys.join(existing.select(*row_keys), row_keys, "left_anti").localCheckpoint()
+    stale = existing.select(*row_keys).join(keys, row_keys, "left_anti").limit(1).count()
     posts, new_posts = keys.count(), missing.count()
     if not new_posts and not stale:
         return {"posts": posts, "encoded": 0, "failed": 0}
 
     needed = missing.select(key).distinct()
-    known = existing.join(needed, key, "left_semi").select(key, *stage.value_columns).dropDuplicates([key])
-    todo = wanted.join(needed, key, "left_semi").join(known.select(key), key, "left_anti").drop("Pid")
+    known = (
+        existing.filter(F.col(ENCODER) == stage.encoder)
+        .join(needed, key, "left_semi")
+        .select(key, *stage.value_columns)
+        .dropDuplicates([key])
+    )
+    todo = wanted.join(needed, key, "left_semi").join(known.select(key), key, "left_anti").drop("Pid", ENCODER)
     todo = todo.dropDuplicates([key]).localCheckpoint()
     count = todo.count()
     values = known
@@ -79,9 +90,21 @@ def update_cache(
         first = stage.value_columns[0]
         failed = encoded.filter(F.col(first).isNull()).count()
         values = known.unionByName(encoded.filter(F.col(first).isNotNull()))
-    kept = existing.join(keys, ["Pid", key], "left_semi")
-    current = kept.select("Pid", key, *stage.value_columns).unionByName(
-        missing.join(values, key).select("Pid", key, *stage.value_columns)
+    kept = existing.join(keys, row_keys, "left_semi")
+    current = kept.select(*row_keys, *stage.value_columns).unionByName(
+        missing.join(values, key).select(*row_keys, *stage.value_columns)
     )
     sync_table(spark, current, stage.table, ["Pid"])  # the encoded values are checkpointed: no re-encoding
     return {"posts": posts, "encoded": count, "failed": failed}
+
+
+def _create_or_replace(spark: SparkSession, stage: CachedStage) -> None:
+    """Create the table empty ("nothing to embed" is a state too), or empty a table written before
+    rows named their encoder: what made its values is unknown, so none of them can be reused."""
+    empty = spark.createDataFrame([], f"Pid long, {stage.key} long, {ENCODER} string, {stage.values}")
+    if not DeltaTable.isDeltaTable(spark, stage.table):
+        sync_table(spark, empty, stage.table, ["Pid"])
+    elif ENCODER not in spark.read.format("delta").load(stage.table).columns:
+        print(f"{stage.table}: written before its rows named their encoder: encoding every content again")
+        replaced = with_row_hash(empty, ["Pid"]).write.format("delta").mode("overwrite")
+        replaced.option("overwriteSchema", "true").save(stage.table)

@@ -102,13 +102,21 @@ def encode(texts: list[str], batch_size: int, precision: str = "float32") -> lis
     return vectors.astype("float32").tolist()
 
 
+def encoder_name(precision: str) -> str:
+    """What made a table's vectors: the model and the resolved precision (the int8 graph's recipe)."""
+    from smp_spark.features import text_model
+
+    return f"all-MiniLM-L6-v2 {precision}" + (f" recipe {text_model.RECIPE}" if precision == "int8" else "")
+
+
 def encode_frame(batch_size: int, precision: str):
     """The cache's encoder: ``text_hash, text`` -> ``text_hash, embedding`` (array<float>, 384).
 
-    ``precision`` is resolved on each executor, whose CPU may differ from the driver's."""
+    ``precision`` is resolved already (on the driver, and recorded in the table's ``encoder``):
+    an executor without onnxruntime fails on ``int8`` rather than write other vectors."""
 
     def encode_texts(frame: pd.DataFrame) -> pd.DataFrame:
-        vectors = encode(frame["text"].tolist(), batch_size, resolve_text_precision(precision))
+        vectors = encode(frame["text"].tolist(), batch_size, precision)
         return pd.DataFrame({"text_hash": frame["text_hash"], "embedding": vectors})
 
     return encode_texts
@@ -119,13 +127,16 @@ def update_embeddings(
 ) -> dict[str, int]:
     """Bring ``table`` up to date with ``posts``: encode only texts not embedded yet.
 
-    Input: posts with ``Pid``, ``Title``, ``Alltags``. Output table: ``Pid, text_hash,
-    embedding`` (array<float>, 384), one row per post. Window: the post itself. Returns the post
-    count and how many distinct texts were encoded now (0 on a rerun).
+    Input: posts with ``Pid``, ``Title``, ``Alltags``. Output table: ``Pid, text_hash, encoder,
+    embedding`` (array<float>, 384), one row per post; ``encoder`` is the model and the resolved
+    precision (:func:`encoder_name`): another precision encodes every text again. Window: the
+    post itself. Returns the post count and how many distinct texts were encoded now (0 on a
+    rerun).
     """
     wanted = posts.select("Pid", cleaned_text(F.col("Title"), F.col("Alltags")).alias("text"))
     wanted = wanted.withColumn("text_hash", F.xxhash64("text"))
-    stage = CachedStage(table, "text_hash", "embedding array<float>")
+    precision = resolve_text_precision(precision)
+    stage = CachedStage(table, "text_hash", "embedding array<float>", encoder_name(precision))
     done = update_cache(spark, stage, wanted, encode_frame(batch_size, precision), rows_per_task=4000)
     return {"posts": done["posts"], "texts_encoded": done["encoded"]}
 
