@@ -1,10 +1,12 @@
 """Run a command and report its wall time and the peak memory of its whole process tree.
 
 ``/usr/bin/time -v`` only sees the Python driver, not the JVM it starts, so this samples the
-resident memory of every descendant process from /proc twice a second.
+resident memory of every descendant process from /proc twice a second, and what each kind of
+process held at the peak (``at_peak_gb``: the JVM, Spark's Python workers, the driver's Python,
+Horovod's ranks).
 
     python benchmarks/measure.py --label "ingest 680K" -- .venv/bin/python jobs/ingest.py
-Appends a JSON line to benchmarks/results.jsonl (label, command, seconds, peak_rss_gb, date, machine).
+Appends a JSON line to benchmarks/results.jsonl (label, command, seconds, peak_rss_gb, at_peak_gb, date, machine).
 """
 
 from __future__ import annotations
@@ -31,18 +33,45 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
-def tree_rss_bytes(root: int) -> int:
-    total, stack = 0, [root]
+def _kind(pid: int) -> str:
+    """What a process is, for the breakdown: the JVM, Spark's Python workers, or another program."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "gone"
+    name = Path(argv[0].decode(errors="replace")).name or "?"
+    if any(b"pyspark.daemon" in a or b"pyspark.worker" in a for a in argv):
+        return "python (Spark workers)"
+    if any(b"horovod" in a or b"gloo" in a for a in argv[1:3]):
+        return f"{name} (Horovod)"
+    return name
+
+
+def tree_rss(root: int) -> dict[int, int]:
+    """Resident bytes of each process in the tree under ``root`` (``root`` included)."""
+    sizes, stack = {}, [root]
     while stack:
         pid = stack.pop()
         try:
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
+                    sizes[pid] = int(line.split()[1]) * 1024
         except OSError:
             continue
         stack += _children(pid)
-    return total
+    return sizes
+
+
+def tree_rss_bytes(root: int) -> int:
+    return sum(tree_rss(root).values())
+
+
+def breakdown(sizes: dict[int, int]) -> dict[str, float]:
+    """GiB per kind of process ("java", "python (Spark workers)" ...), with the count of each."""
+    kinds: dict[str, list[int]] = {}
+    for pid, rss in sizes.items():
+        kinds.setdefault(_kind(pid), []).append(rss)
+    return {f"{k} x{len(v)}": round(sum(v) / 2**30, 2) for k, v in sorted(kinds.items(), key=lambda kv: -sum(kv[1]))}
 
 
 def machine() -> str:
@@ -58,9 +87,11 @@ def main() -> None:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     started = time.time()
     proc = subprocess.Popen(command)
-    peak = 0
+    peak, at_peak = 0, {}
     while proc.poll() is None:
-        peak = max(peak, tree_rss_bytes(proc.pid))
+        sizes = tree_rss(proc.pid)
+        if sum(sizes.values()) > peak:
+            peak, at_peak = sum(sizes.values()), breakdown(sizes)
         time.sleep(0.5)
     seconds = time.time() - started
     result = {
@@ -69,6 +100,7 @@ def main() -> None:
         "exit_code": proc.returncode,
         "seconds": round(seconds, 1),
         "peak_rss_gb": round(peak / 2**30, 2),
+        "at_peak_gb": at_peak,
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
     }

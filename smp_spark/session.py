@@ -12,7 +12,8 @@ import re
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, TypeVar
+from contextlib import contextmanager
+from typing import Callable, Iterator, TypeVar
 
 from pyspark import SparkConf, SparkContext, inheritable_thread_target
 from pyspark.sql import SparkSession
@@ -84,6 +85,27 @@ def concurrently(spark: SparkSession, work: dict[K, Callable[[], V]]) -> dict[K,
         if future.exception() is not None:
             raise future.exception()
     return {key: future.result() for key, future in futures.items()}
+
+
+BROADCAST_THRESHOLD = "spark.sql.autoBroadcastJoinThreshold"
+
+
+@contextmanager
+def no_broadcast_joins(spark: SparkSession) -> Iterator[None]:
+    """The queries planned inside the block (Delta's MERGE included) shuffle both sides of a
+    join instead of sending one whole to every task.
+
+    For joins of a side whose size Spark cannot know: the plan of a ``mapInPandas`` output counts
+    an array column as 4 bytes a row, and a local checkpoint keeps that estimate. So 680,000
+    encoded images (1,000 floats each, 2.7 GB) looked small enough to broadcast, and the job failed
+    collecting them on the driver (over ``spark.driver.maxResultSize``). The session's setting is
+    restored after the block."""
+    before = spark.conf.get(BROADCAST_THRESHOLD)
+    spark.conf.set(BROADCAST_THRESHOLD, "-1")
+    try:
+        yield
+    finally:
+        spark.conf.set(BROADCAST_THRESHOLD, before)
 
 
 def resolve_setting(key: str, value: str) -> str:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 from pyspark.sql import functions as F
 
 from smp_spark import catalog
+from smp_spark.features.embedding_cache import CachedStage, update_cache
 from smp_spark.features.embeddings import DIMENSIONS, cleaned_text, encode, update_embeddings
 from smp_spark.lake import read_table, sync_table
 from tests.open_tables import assert_opens_elsewhere
@@ -41,6 +45,48 @@ def test_embeddings_are_computed_once_and_match_the_model(spark, tmp_path):
     assert {r.encoder for r in rows.values()} == {"all-MiniLM-L6-v2 int8 recipe 2"}
     np.testing.assert_allclose(rows[1].embedding, encode(["red car car red"], 8, "int8")[0], rtol=1e-6)
     assert update_embeddings(spark, changed, table, 8, "int8")["texts_encoded"] == 0
+
+
+def sql_plans(spark, after: int = -1) -> tuple[int, list[str]]:
+    """The physical plans of the SQL queries this session ran with an id above ``after`` (Spark's
+    own record, the SQL tab's), and the highest id."""
+    spark.sparkContext._jsc.sc().listenerBus().waitUntilEmpty()
+    runs = spark._jsparkSession.sharedState().statusStore().executionsList()
+    runs = [runs.apply(i) for i in range(runs.size())]
+    plans = [r.physicalPlanDescription() for r in runs if r.executionId() > after]
+    return max([after, *(r.executionId() for r in runs)]), plans
+
+
+def broadcast_inputs(plan: str) -> list[str]:
+    """The ``Input`` line of every BroadcastExchange in a plan (Spark's formatted explain)."""
+    return re.findall(r"^\(\d+\) BroadcastExchange\n(Input \[\d+\]: .*)$", plan, flags=re.M)
+
+
+def test_the_encoded_values_are_never_broadcast(spark, tmp_path):
+    """The planner sizes an array column from ``mapInPandas`` at 4 bytes a row, and so it chose
+    to broadcast 680,000 images' class scores (2.7 GB) through the driver, which failed (session
+    23). No query of the cache may broadcast the values; the keys may be."""
+    stage = CachedStage(str(tmp_path / "cache"), "content_hash", "cached_vector array<float>", "test encoder")
+    rows = [(p, p % 4, f"text {p % 4}") for p in range(12)]
+    # read from a Delta table, as the stages read bronze: the planner knows its size (a frame made
+    # from a Python list has none, and nothing built on it would be broadcast)
+    spark.createDataFrame(rows, "Pid long, content_hash long, text string").write.format("delta").save(
+        str(tmp_path / "posts")
+    )
+    wanted = spark.read.format("delta").load(str(tmp_path / "posts"))
+
+    def encode(frame: pd.DataFrame) -> pd.DataFrame:
+        vectors = [[h * 1.5] * 3 for h in frame["content_hash"]]
+        return pd.DataFrame({"content_hash": frame["content_hash"], "cached_vector": vectors})
+
+    last, _ = sql_plans(spark)
+    assert update_cache(spark, stage, wanted, encode, rows_per_task=2) == {"posts": 12, "encoded": 4, "failed": 0}
+    _, plans = sql_plans(spark, last)
+    broadcasts = [line for plan in plans for line in broadcast_inputs(plan)]
+    assert broadcasts, "no broadcast at all: the check would see none either"
+    assert not [line for line in broadcasts if "cached_vector#" in line]
+    rows = {r.Pid: r.cached_vector for r in spark.read.format("delta").load(stage.table).collect()}
+    assert rows == {p: [p % 4 * 1.5] * 3 for p in range(12)}
 
 
 def test_a_cache_written_before_rows_named_their_encoder_is_encoded_again(spark, tmp_path, capsys):

@@ -25,6 +25,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from smp_spark.lake import sync_table, with_row_hash
+from smp_spark.session import no_broadcast_joins
 
 Encoder = Callable[[pd.DataFrame], pd.DataFrame]  # key + payload columns -> key + value columns
 ENCODER = "encoder"
@@ -94,7 +95,8 @@ def update_cache(
     current = kept.select(*row_keys, *stage.value_columns).unionByName(
         missing.join(values, key).select(*row_keys, *stage.value_columns)
     )
-    sync_table(spark, current, stage.table, ["Pid"])  # the encoded values are checkpointed: no re-encoding
+    with no_broadcast_joins(spark):  # the encoded values' size is unknown to the planner
+        sync_table(spark, current, stage.table, ["Pid"])  # the encoded values are checkpointed: no re-encoding
     return {"posts": posts, "encoded": count, "failed": failed}
 
 
