@@ -2,8 +2,7 @@
 
 ``/usr/bin/time -v`` only sees the Python driver, not the JVM it starts, so this samples the
 resident memory of every descendant process from /proc twice a second, and what each kind of
-process held at the peak (``at_peak_gb``: the JVM, Spark's Python workers, the driver's Python,
-Horovod's ranks).
+process held at the peak (``at_peak_gb``: the JVM, Spark's Python workers, the driver's Python).
 
     python benchmarks/measure.py --label "ingest 680K" -- .venv/bin/python jobs/ingest.py
 Appends a JSON line to benchmarks/results.jsonl (label, command, seconds, peak_rss_gb, at_peak_gb, date, machine).
@@ -42,8 +41,6 @@ def _kind(pid: int) -> str:
     name = Path(argv[0].decode(errors="replace")).name or "?"
     if any(b"pyspark.daemon" in a or b"pyspark.worker" in a for a in argv):
         return "python (Spark workers)"
-    if any(b"horovod" in a or b"gloo" in a for a in argv[1:3]):
-        return f"{name} (Horovod)"
     return name
 
 
