@@ -116,6 +116,36 @@ def test_pca_recovers_hand_made_components_and_matches_spark_ml_up_to_sign(spark
         fit_pca(sparse, "v", 13, "p")
 
 
+def test_array_covariance_is_the_sample_covariance_of_the_non_null_vectors(spark):
+    """(1, 2), (3, 6), (5, 10) around a large offset, spread over partitions with a null row: mean (3, 6), centred
+    rows (-2, -4), (0, 0), (2, 4), so the covariance over n - 1 = 2 is [[4, 8], [8, 16]]. On random vectors it is
+    Spark ML RowMatrix's covariance; vectors of two widths are an error naming them; no vector at all is None."""
+    import numpy as np
+    from pyspark.mllib.linalg import Vectors as MLlibVectors
+    from pyspark.mllib.linalg.distributed import RowMatrix
+
+    from smp_spark.errors import FeatureError
+    from smp_spark.features.vector_pca import array_covariance
+
+    schema = "Pid long, v array<float>"
+    offset = 1_000_000.0
+    rows = [(1, [offset + 1, 2.0]), (2, None), (3, [offset + 3, 6.0]), (4, [offset + 5, 10.0])]
+    df = spark.createDataFrame(rows, schema).repartition(3, "Pid")
+    assert np.allclose(array_covariance(df, "v"), [[4.0, 8.0], [8.0, 16.0]], rtol=0, atol=1e-9)
+
+    x = np.random.default_rng(3).normal(size=(500, 7)).astype(np.float32) @ np.diag(np.arange(1, 8, dtype=np.float32))
+    random = spark.createDataFrame([(i, r.tolist()) for i, r in enumerate(x)], schema).repartition(4)
+    theirs = RowMatrix(spark.sparkContext.parallelize([MLlibVectors.dense(r) for r in x.astype(float)], 3))
+    assert np.allclose(array_covariance(random, "v"), theirs.computeCovariance().toArray(), rtol=1e-10, atol=1e-10)
+
+    ragged = spark.createDataFrame([(1, [1.0, 2.0]), (2, [1.0, 2.0, 3.0])], schema).coalesce(1)
+    with pytest.raises(Exception, match=r"'v' holds vectors of different lengths: \[2, 3\]"):
+        array_covariance(ragged, "v")
+    assert array_covariance(spark.createDataFrame([(1, None)], schema), "v") is None
+    with pytest.raises(FeatureError, match="from a single vector"):
+        array_covariance(spark.createDataFrame([(1, [1.0, 2.0])], schema), "v")
+
+
 def test_user_history_reads_only_strictly_earlier_training_labels(spark):
     df = spark.createDataFrame(
         [
