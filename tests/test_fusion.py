@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from pyspark.sql import functions as F
 
 from smp_spark.evaluate import PREDICTIONS
 from smp_spark.features.gold import GOLD
+from smp_spark.features.split import TRAIN
 from smp_spark.lake import read_table, table_version
 from smp_spark.models.dataset import assemble, model_input
 from smp_spark.models.fusion import (
@@ -66,7 +68,7 @@ def test_training_loss_falls_and_valid_mae_beats_the_median(spark, gold_lake, fu
     history = trained.extra["history"]
     assert len(history) >= 3 and history[-1]["train_loss"] < history[0]["train_loss"]
     data = model_input(spark, gold_lake)
-    median = data.rows.filter(F.col("split") == "train").agg(F.percentile_approx("label", 0.5, 100000)).first()[0]
+    median = data.rows.filter(F.col("split") == TRAIN).agg(F.percentile_approx("label", 0.5, 100000)).first()[0]
     valid_rows = data.rows.filter(F.col("split") == "valid")
     median_mae = valid_rows.agg(F.avg(F.abs(F.col("label") - F.lit(median)))).first()[0]
     valid = next(r for r in scores if r["split"] == "valid")
@@ -110,6 +112,17 @@ def test_the_layout_takes_every_embedding_vector_the_table_has(spark, gold_lake)
     vectors = [slot for slots in layout.vectors.values() for slot in slots]
     inputs = sorted(layout.numeric + [s for s, _ in layout.categories.values()] + vectors)
     assert inputs == list(range(len(data.slot_names)))  # every slot feeds the net exactly once
+    # the scaler, fitted from the gold columns, is that of the assembled training vectors' numeric slots
+    train = data.rows.filter(F.col("split") == TRAIN).select(vector_to_array("features").alias("f")).collect()
+    numeric = np.array([r.f for r in train])[:, layout.numeric]
+    present = ~np.isnan(numeric)
+    assert present.all(axis=0).sum() < len(layout.numeric)  # some slots have nulls to ignore
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a slot null in every training row
+        mean, std = np.nanmean(numeric, axis=0), np.nanstd(numeric, axis=0)
+    np.testing.assert_allclose(layout.mean, np.where(present.any(axis=0), mean, 0.0), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(layout.std, np.where(present.any(axis=0) & (std > 0), std, 1.0), rtol=1e-7, atol=1e-9)
+    assert layout.indicators == [i for i in range(len(layout.numeric)) if not present[:, i].all()]
     rows = data.rows.select(vector_to_array("features", "float32").alias("f")).limit(8).collect()
     with torch.no_grad():
         out = FusionNet(layout).eval()(torch.tensor(np.array([r.f for r in rows], dtype=np.float32)))

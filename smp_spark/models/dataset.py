@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pyspark.ml.feature import VectorAssembler
-from pyspark.ml.functions import array_to_vector
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.ml.functions import array_to_vector, vector_to_array
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from smp_spark.config import Config
@@ -27,6 +27,17 @@ class ModelInput:
     slot_names: list[str]  # the name of every slot of ``features``
     categorical_slots: list[int]
     gold_version: int
+    # the same rows before assembly: split, label and each input column (vectors as arrays), so a
+    # pass that needs a few slots reads those columns, not every slot of ``features``
+    inputs: DataFrame | None = None
+    slot_inputs: list[tuple[str, int | None]] = field(default_factory=list)  # slot -> (column, index in it)
+
+    def slot_value(self, slot: int) -> Column:
+        """Slot ``slot`` of ``features`` as a double column of :attr:`inputs`: null where the slot
+        holds NaN (a null feature, a null vector, a NaN value)."""
+        column, index = self.slot_inputs[slot]
+        value = (F.col(column) if index is None else F.col(column)[index]).cast("double")
+        return F.nanvl(value, F.lit(None).cast("double"))
 
 
 def _vector_width(rows: DataFrame, column: str) -> int:
@@ -98,7 +109,10 @@ def assemble(gold: DataFrame, config: Config, gold_version: int, widths: dict[st
     )
     rows = assembled.select("Pid", "split", "label", "features", (F.col("split") == VALID).alias(VALID_FLAG))
     categorical = [scalars.index(s.name) for s in specs if s.kind == CATEGORICAL]
-    return ModelInput(rows, slot_names, categorical, gold_version)
+    arrays = [F.col(c) if dict(gold.dtypes)[c].startswith("array") else vector_to_array(c).alias(c) for c in vectors]
+    inputs = gold.select("split", "label", *[F.col(c).cast("double").alias(c) for c in scalars], *arrays)
+    slot_inputs = [(c, None) for c in scalars] + [(c, i) for c in vectors for i in range(widths[c])]
+    return ModelInput(rows, slot_names, categorical, gold_version, inputs, slot_inputs)
 
 
 def fit_rows(data: ModelInput) -> DataFrame:

@@ -153,9 +153,9 @@ def category_vocabularies(spark: SparkSession, config: Config, gold_version: int
 
 def fit_layout(data: ModelInput, vocabularies: dict[str, int], missing_indicators: bool) -> FusionLayout:
     """Split ``data``'s slots into the net's inputs and fit the scaler on the training split
-    (one Spark aggregation: mean, population std and non-null count of every numeric slot)."""
-    from pyspark.ml.functions import vector_to_array
-
+    (one Spark aggregation: mean, population std and non-null count of every numeric slot, read
+    from ``data.inputs``: the gold columns of those slots, not the assembled vectors, which hold
+    the embeddings' 1,384 slots too)."""
     names = data.slot_names
     categories = {s.name: [names.index(s.name), vocabularies[s.name]] for s in INDEX_SPECS if s.name in names}
     embedded = [s.name for s in ALL_SPECS if s.kind == VECTOR and s.family == "embedding"]
@@ -164,15 +164,11 @@ def fit_layout(data: ModelInput, vocabularies: dict[str, int], missing_indicator
     taken = {slot for slot, _ in categories.values()} | {i for slots in vectors.values() for i in slots}
     numeric = [i for i in range(len(names)) if i not in taken]
 
-    train = data.rows.filter(F.col("split") == TRAIN).select(vector_to_array("features").alias("f"), "label")
-
-    def value(i: int):
-        return F.nanvl(F.col("f")[i], F.lit(None).cast("double"))  # NaN (a null feature) -> ignored
-
+    train = data.inputs.filter(F.col("split") == TRAIN)
     stats = train.agg(
         F.count(F.lit(1)),
         F.avg("label"),
-        *[agg(value(i)) for i in numeric for agg in (F.avg, F.stddev_pop, F.count)],
+        *[agg(data.slot_value(i)) for i in numeric for agg in (F.avg, F.stddev_pop, F.count)],  # nulls ignored
     ).first()
     rows, label_mean = stats[0], stats[1]
     mean, std, indicators = [], [], []
