@@ -59,10 +59,6 @@ def tree_rss(root: int) -> dict[int, int]:
     return sizes
 
 
-def tree_rss_bytes(root: int) -> int:
-    return sum(tree_rss(root).values())
-
-
 def breakdown(sizes: dict[int, int]) -> dict[str, float]:
     """GiB per kind of process ("java", "python (Spark workers)" ...), with the count of each."""
     kinds: dict[str, list[int]] = {}

@@ -21,14 +21,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import functions as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from smp_spark import catalog  # noqa: E402
 from smp_spark.cli import run_job  # noqa: E402
 from smp_spark.features.embedding_cache import CachedStage, update_cache  # noqa: E402
-from smp_spark.features.embeddings import EMBEDDINGS, cleaned_text  # noqa: E402
+from smp_spark.features.embeddings import EMBEDDINGS, text_keys  # noqa: E402
 from smp_spark.features.image_embeddings import CLASSES, STATS, VALUES, usable_images  # noqa: E402
 from smp_spark.lake import read_table  # noqa: E402
 
@@ -62,8 +61,7 @@ def image_values(frame: pd.DataFrame) -> pd.DataFrame:
 def main(config, args, spark):
     started = time.time()
     posts = read_table(spark, config.table(catalog.POSTS.name))
-    texts = posts.select("Pid", cleaned_text(F.col("Title"), F.col("Alltags")).alias("text"))
-    texts = texts.withColumn("text_hash", F.xxhash64("text"))
+    texts = text_keys(posts)
     stage = CachedStage(config.table(EMBEDDINGS), "text_hash", "embedding array<float>", ENCODER)
     done = update_cache(spark, stage, texts, text_vectors, rows_per_task=20000)
     print(f"text: {done} in {time.time() - started:.1f}s")

@@ -122,6 +122,13 @@ def encode_frame(batch_size: int, precision: str):
     return encode_texts
 
 
+def text_keys(posts: DataFrame) -> DataFrame:
+    """``Pid``, ``text`` (:func:`cleaned_text` of its title and tags) and ``text_hash`` (its
+    ``xxhash64``, the text cache's key) of each post."""
+    texts = posts.select("Pid", cleaned_text(F.col("Title"), F.col("Alltags")).alias("text"))
+    return texts.withColumn("text_hash", F.xxhash64("text"))
+
+
 def update_embeddings(
     spark: SparkSession, posts: DataFrame, table: str, batch_size: int, precision: str = "auto"
 ) -> dict[str, int]:
@@ -133,8 +140,7 @@ def update_embeddings(
     post itself. Returns the post count and how many distinct texts were encoded now (0 on a
     rerun).
     """
-    wanted = posts.select("Pid", cleaned_text(F.col("Title"), F.col("Alltags")).alias("text"))
-    wanted = wanted.withColumn("text_hash", F.xxhash64("text"))
+    wanted = text_keys(posts)
     precision = resolve_text_precision(precision)
     stage = CachedStage(table, "text_hash", "embedding array<float>", encoder_name(precision))
     done = update_cache(spark, stage, wanted, encode_frame(batch_size, precision), rows_per_task=4000)
