@@ -129,6 +129,24 @@ def test_the_layout_takes_every_embedding_vector_the_table_has(spark, gold_lake)
     assert out.shape == (8,) and torch.isfinite(out).all()
 
 
+def test_the_nets_float_features_are_the_assembled_vectors_in_float32(spark, gold_lake):
+    """The net reads ``float_features`` (built from the gold columns in Spark SQL) for Petastorm and for predicting:
+    the assembled ``features`` vectors in float32 slot for slot, NaN where they hold NaN (a null scalar, a post
+    without an image vector), for the same posts."""
+    data = model_input(spark, with_embeddings(gold_lake))
+    ours = {r.Pid: r.features for r in data.float_features().collect()}
+    assembled = data.rows.select("Pid", vector_to_array("features", "float32").alias("f")).collect()
+    theirs = {r.Pid: r.f for r in assembled}
+    assert ours.keys() == theirs.keys()
+    a, b = (np.array([rows[p] for p in sorted(rows)], dtype=np.float32) for rows in (ours, theirs))
+    assert a.shape == (len(theirs), len(data.slot_names))
+    np.testing.assert_array_equal(a, b)  # NaN in the same places
+    image = [i for i, name in enumerate(data.slot_names) if name.startswith("image_embedding_")]
+    assert np.isnan(b[:, image]).all(axis=1).any() and not np.isnan(b[:, image]).all()
+    scalars = sum(index is None for _, index in data.slot_inputs)  # the first slots
+    assert np.isnan(b[:, :scalars]).any()  # a null scalar
+
+
 def test_an_empty_epoch_is_read_again_once_then_fails():
     passes = []
 

@@ -94,7 +94,7 @@ def _converters(spark: SparkSession, config: Config, data: ModelInput, processes
     from petastorm.spark import make_spark_converter
 
     spark.conf.set(CACHE_CONF, cache_url(config))
-    rows = data.rows.select("Pid", "split", "features", F.col("label").cast("float"))
+    rows = data.float_features().select("Pid", "split", "features", F.col("label").cast("float"))
     frames = [
         rows.filter(F.col("split") == s).repartition(processes).sortWithinPartitions("Pid").drop("split", "Pid")
         for s in (TRAIN, VALID)
@@ -354,7 +354,6 @@ def predict_with_fusion(folder: str, data: ModelInput) -> DataFrame:
     executor: local mode, or a shared filesystem) and predicts in float32. Fails when ``data`` was
     assembled with other slots than the net was trained on (e.g. without the text embedding)."""
     import pandas as pd
-    from pyspark.ml.functions import vector_to_array
 
     trained_slots = FusionLayout.load(os.path.join(folder, LAYOUT_FILE)).slot_names
     if trained_slots != data.slot_names:
@@ -376,5 +375,5 @@ def predict_with_fusion(folder: str, data: ModelInput) -> DataFrame:
                 {"Pid": frame["Pid"], "split": frame["split"], "label": frame["label"], "prediction": prediction}
             )
 
-    prepared = data.rows.select("Pid", "split", "label", vector_to_array("features", "float32").alias("f"))
+    prepared = data.float_features().withColumnRenamed("features", "f")
     return prepared.mapInPandas(score, "Pid long, split string, label double, prediction double")
