@@ -104,7 +104,7 @@ def test_the_layout_takes_every_embedding_vector_the_table_has(spark, gold_lake)
     gold = read_table(spark, gold_lake.table(GOLD), version)
     width = 16  # any width: the layout reads it from the slots
     gold = gold.withColumn("text_embedding", F.array(*[F.rand(seed=i).cast("float") for i in range(width)]))
-    data = assemble(gold.limit(500), with_embeddings(gold_lake), version)
+    data = assemble(gold.orderBy("Pid").limit(500), with_embeddings(gold_lake), version)  # the same 500 each read
     layout = fit_layout(data, category_vocabularies(spark, gold_lake, version), missing_indicators=True)
     assert len(layout.vectors["text_embedding"]) == width and len(layout.vectors["image_embedding"]) == 1000
     assert set(layout.categories) == {"category_idx", "subcategory_idx", "concept_idx"}
