@@ -45,17 +45,24 @@ def _kind(pid: int) -> str:
 
 
 def tree_rss(root: int) -> dict[int, int]:
-    """Resident bytes of each process in the tree under ``root`` (``root`` included)."""
-    sizes, stack = {}, [root]
+    """Resident bytes of each process in the tree under ``root`` (``root`` included).
+
+    A child that holds exactly its parent's resident bytes is one between its fork (or vfork, as
+    the JVM's ``jspawnhelper`` and Python's ``subprocess`` start programs) and its ``exec``: its
+    pages are its parent's, counted once, with the parent."""
+    sizes, stack = {}, [(root, None)]
     while stack:
-        pid = stack.pop()
+        pid, parent_rss = stack.pop()
+        rss = None
         try:
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
-                    sizes[pid] = int(line.split()[1]) * 1024
+                    rss = int(line.split()[1]) * 1024
         except OSError:
             continue
-        stack += _children(pid)
+        if rss is not None and rss != parent_rss:
+            sizes[pid] = rss
+        stack += [(child, rss) for child in _children(pid)]
     return sizes
 
 
