@@ -24,22 +24,15 @@ from smp_spark import catalog  # noqa: E402
 from smp_spark.cli import run_job  # noqa: E402
 from smp_spark.features.embeddings import EMBEDDINGS  # noqa: E402
 from smp_spark.features.split import TRAIN  # noqa: E402
-from smp_spark.features.vector_pca import array_covariance, pca_model  # noqa: E402
+from smp_spark.features.vector_pca import array_covariance, pca_model, rowmatrix_covariance  # noqa: E402
 from smp_spark.lake import read_table  # noqa: E402
 
 
-def rowmatrix_covariance(vectors, column: str) -> np.ndarray:
+def spark_ml_covariance(vectors, column: str) -> np.ndarray:
     """The covariance as ``fit_pca`` (and Spark ML's PCA) sums it: ``RowMatrix.computeCovariance``."""
-    from pyspark import StorageLevel
     from pyspark.ml.functions import array_to_vector
-    from pyspark.mllib.linalg.distributed import RowMatrix
-    from pyspark.mllib.util import MLUtils
 
-    cached = vectors.select(array_to_vector(column).alias("_in")).persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        return RowMatrix(MLUtils.convertVectorColumnsFromML(cached, "_in")).computeCovariance().toArray()
-    finally:
-        cached.unpersist()
+    return rowmatrix_covariance(vectors.select(array_to_vector(column).alias("_in")), "_in")
 
 
 def main(config, args, spark):
@@ -55,7 +48,7 @@ def main(config, args, spark):
         vectors = read_table(spark, config.table(table)).join(train, "Pid", "left_semi")
         results = {}
         for r in range(1, rounds + 1):
-            for way, fn in (("RowMatrix", rowmatrix_covariance), ("numpy in the tasks", array_covariance)):
+            for way, fn in (("RowMatrix", spark_ml_covariance), ("numpy in the tasks", array_covariance)):
                 started = time.time()
                 results[way] = fn(vectors, column)
                 print(f"| {column} | {way} | {r} | {time.time() - started:.1f} |", flush=True)

@@ -41,13 +41,18 @@ def fit_pca(rows: DataFrame, input_col: str, k: int, output_col: str) -> PCAMode
     """Spark ML's ``PCA(k, input_col, output_col).fit(rows)``, the SVD of the covariance done by
     numpy (see the module's docstring). The same components up to sign; the sign is fixed so that
     each component's largest loading is positive (as scikit-learn's ``svd_flip``), where Spark ML's
-    is whatever its LAPACK returns. The vectors are cached for the covariance's passes."""
+    is whatever its LAPACK returns."""
+    return pca_model(rows.sparkSession, rowmatrix_covariance(rows, input_col), k, input_col, output_col)
+
+
+def rowmatrix_covariance(rows: DataFrame, input_col: str) -> np.ndarray:
+    """Spark ML's covariance of the vector column ``input_col`` (``RowMatrix.computeCovariance``),
+    the vectors cached for its passes."""
     cached = rows.select(input_col).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        covariance = RowMatrix(MLUtils.convertVectorColumnsFromML(cached, input_col)).computeCovariance().toArray()
+        return RowMatrix(MLUtils.convertVectorColumnsFromML(cached, input_col)).computeCovariance().toArray()
     finally:
         cached.unpersist()
-    return pca_model(rows.sparkSession, covariance, k, input_col, output_col)
 
 
 def pca_model(spark, covariance: np.ndarray, k: int, input_col: str, output_col: str) -> PCAModel:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pyspark.ml.feature import VectorAssembler
 from pyspark.ml.functions import array_to_vector, vector_to_array
@@ -29,8 +29,8 @@ class ModelInput:
     gold_version: int
     # the same rows before assembly: Pid, split, label and each input column (vectors as arrays), so
     # a pass that needs a few slots reads those columns, not every slot of ``features``
-    inputs: DataFrame | None = None
-    slot_inputs: list[tuple[str, int | None]] = field(default_factory=list)  # slot -> (column, index in it)
+    inputs: DataFrame
+    slot_inputs: list[tuple[str, int | None]]  # slot -> (column, index in it)
 
     def slot_value(self, slot: int) -> Column:
         """Slot ``slot`` of ``features`` as a double column of :attr:`inputs`: null where the slot
