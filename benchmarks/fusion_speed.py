@@ -1,20 +1,22 @@
 """Where an epoch of the Horovod fusion net goes, and how it scales with processes (issue 13, target 3).
 
-No Spark: the product's :class:`FusionNet` on a Petastorm dataset of random rows shaped like the
+No Spark job: the product's :class:`FusionNet` on a Petastorm dataset of random rows shaped like the
 680K gold table's net input (130 numeric slots, three category indices, the 384-d text vector and
-the 1000 image class scores), read and trained the way ``fusion._train_worker`` does (Petastorm
-``make_batch_reader`` + ``BatchedDataLoader``, one reader thread, a 4,096-row shuffling buffer,
-Adam under ``hvd.DistributedOptimizer``, one torch thread a process):
+the 1000 image class scores), read and trained the way ``fusion._train_worker`` does: each rank's
+shard read once into memory (``fusion_data.shard_from``), then an epoch of ``fusion_data.train_steps``
+over ``epoch_order`` (Adam under ``hvd.DistributedOptimizer``, one torch thread a process), the
+forward pass in float32 or under bfloat16 autocast (``fusion.precision``):
 
-    .venv/bin/python benchmarks/fusion_speed.py [--rows 131072] [--batches 512 4096]
+    .venv/bin/python benchmarks/fusion_speed.py [--rows 262144] [--batches 2048] [--precisions float32 bfloat16]
 
-1. one process, one thread, no Horovod: rows/s of the training step alone (batches in memory),
-   of the evaluation pass, and of the Petastorm read alone: the per-core bounds;
+1. one process, one thread, no Horovod: rows/s of the one-time read into memory, of the training
+   step at each batch and precision, and of the float32 evaluation: the per-core bounds;
 2. one epoch over ``--rows`` through Horovod (Gloo) with 1 and 2 processes at each global batch
-   in ``--batches``: seconds, CPU seconds per rank, and the 2-process speed-up. ``--launchers
+   and precision: seconds, CPU seconds per rank, and the 2-process speed-up. ``--launchers
    spark`` (the default) starts the ranks as the product does, ``horovod.spark.run`` in the tasks
-   of a ``local[2]`` session; ``run`` uses ``horovod.run``, whose default arguments hand the ranks
-   ``HOROVOD_CYCLE_TIME=(None,)`` (horovod 0.28.1: a stray comma in ``_HorovodArgs``).
+   of a ``local[2]`` session, with ``HOROVOD_CYCLE_TIME`` from ``--cycle-times`` (default 5 ms, the
+   product's ``fusion.cycle_time_ms``); ``run`` uses ``horovod.run``, whose default arguments hand
+   the ranks ``HOROVOD_CYCLE_TIME=(None,)`` (horovod 0.28.1: a stray comma in ``_HorovodArgs``).
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ import numpy as np
 
 N_NUMERIC, TEXT, IMAGE = 130, 384, 1000
 SLOTS = N_NUMERIC + 3 + TEXT + IMAGE
-SHUFFLE_ROWS = 4096  # fusion.shuffle_rows
 
 
 def layout():
@@ -76,69 +77,84 @@ def write_dataset(folder: str, n: int, files: int = 2) -> None:
         pq.write_table(table, os.path.join(folder, f"part-{part}.parquet"), row_group_size=4096)
 
 
-def single_core(data: str, rows: int, batches: list[int]) -> None:
-    import torch
+def read_shard(data: str, rank: int = 0, size: int = 1):
+    """A rank's shard of the dataset in memory, read as ``fusion_data.load_shard`` reads it."""
     from petastorm import make_batch_reader
     from petastorm.pytorch import BatchedDataLoader
-    from torch import nn
 
+    from smp_spark.models.fusion_data import READ_BATCH, shard_from
+
+    def open_loader():
+        reader = make_batch_reader(
+            f"file://{data}", num_epochs=1, reader_pool_type="dummy", cur_shard=rank, shard_count=size,
+            shuffle_row_groups=False,
+        )  # fmt: skip
+        return BatchedDataLoader(reader, batch_size=READ_BATCH)
+
+    count = sum(pq_rows(os.path.join(data, f)) for f in os.listdir(data))
+    return shard_from(open_loader, count, "benchmark")
+
+
+def pq_rows(path: str) -> int:
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).metadata.num_rows
+
+
+def single_core(data: str, rows: int, batches: list[int], precisions: list[str]) -> None:
+    import torch
+
+    from smp_spark.models.fusion_data import epoch_order, train_steps
     from smp_spark.models.fusion_net import FusionNet
 
     torch.set_num_threads(1)
-    x, y = (torch.from_numpy(a) for a in random_rows(min(rows, 32768), seed=1))
+    started = time.process_time()
+    shard = read_shard(data)
     print("| one process, one thread | rows/s (CPU) |\n|---|---|")
-    for batch in batches:
+    print(f"| Petastorm read into memory (once a training) | {len(shard) / (time.process_time() - started):,.0f} |")
+    for batch, precision in itertools.product(batches, precisions):
         torch.manual_seed(0)
         model = FusionNet(layout()).train()
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        steps = min(rows, 32768) // batch
+        order = epoch_order(len(shard), steps, batch, seed=0)
         started = time.process_time()
-        for i in range(0, len(x), batch):
-            optimizer.zero_grad()
-            nn.functional.mse_loss(model(x[i : i + batch]), y[i : i + batch]).backward()
-            optimizer.step()
-        print(f"| training step, batch {batch} (data in memory) | {len(x) / (time.process_time() - started):,.0f} |")
+        for _ in train_steps(model, optimizer, shard, order, batch, precision == "bfloat16"):
+            pass
+        print(f"| training step, batch {batch}, {precision} | {len(order) / (time.process_time() - started):,.0f} |")
     with torch.no_grad():
         model.eval()
+        x = shard.features[:32768]
         started = time.process_time()
-        for i in range(0, len(x), 2048):
-            model(x[i : i + 2048])
-        print(f"| evaluation, batch 2048 | {len(x) / (time.process_time() - started):,.0f} |")
-    for batch in batches:
-        started, seen = time.process_time(), 0
-        with make_batch_reader(f"file://{data}", num_epochs=1, reader_pool_type="dummy") as reader:
-            for b in BatchedDataLoader(reader, batch_size=batch, shuffling_queue_capacity=SHUFFLE_ROWS):
-                seen += len(b["label"])
-        print(f"| Petastorm read alone, batch {batch} | {seen / (time.process_time() - started):,.0f} |")
+        for part in x.split(2048):
+            model(part)
+        print(f"| evaluation, batch 2048, float32 | {len(x) / (time.process_time() - started):,.0f} |")
 
 
-def one_epoch(global_batch: int, data: str) -> dict:
-    """One training epoch as ``fusion._train_worker`` runs it, on this Horovod rank."""
+def one_epoch(global_batch: int, data: str, precision: str) -> dict:
+    """One training epoch as ``fusion._train_worker`` runs it (the shard already in memory), on
+    this Horovod rank."""
     import horovod.torch as hvd
     import torch
-    from petastorm import make_batch_reader
-    from petastorm.pytorch import BatchedDataLoader
-    from torch import nn
 
+    from smp_spark.models.fusion_data import epoch_order, train_steps
     from smp_spark.models.fusion_net import FusionNet
 
     hvd.init()
     torch.set_num_threads(1)
     torch.manual_seed(0)
+    shard = read_shard(data, hvd.rank(), hvd.size())
     model = FusionNet(layout()).train()
     optimizer = hvd.DistributedOptimizer(
         torch.optim.Adam(model.parameters(), lr=1e-3), named_parameters=model.named_parameters()
     )
     hvd.broadcast_parameters(model.state_dict(), root_rank=0)
     batch = global_batch // hvd.size()
-    started, cpu, seen, steps = time.time(), time.process_time(), 0, 0
-    with make_batch_reader(
-        f"file://{data}", num_epochs=1, reader_pool_type="dummy", cur_shard=hvd.rank(), shard_count=hvd.size()
-    ) as reader:
-        for b in BatchedDataLoader(reader, batch_size=batch, shuffling_queue_capacity=SHUFFLE_ROWS):
-            optimizer.zero_grad()
-            nn.functional.mse_loss(model(b["features"]), b["label"]).backward()
-            optimizer.step()
-            seen, steps = seen + len(b["label"]), steps + 1
+    steps = -(-sum(pq_rows(os.path.join(data, f)) for f in os.listdir(data)) // global_batch)
+    order = epoch_order(len(shard), steps, batch, seed=0)
+    started, cpu, seen = time.time(), time.process_time(), 0
+    for _, rows in train_steps(model, optimizer, shard, order, batch, precision == "bfloat16"):
+        seen += rows
     cycle = os.environ.get("HOROVOD_CYCLE_TIME", "unset")
     return dict(seconds=time.time() - started, cpu=time.process_time() - cpu, rows=seen, steps=steps, cycle=cycle)
 
@@ -146,9 +162,10 @@ def one_epoch(global_batch: int, data: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=131072)
-    parser.add_argument("--batches", type=int, nargs="+", default=[512, 4096])
+    parser.add_argument("--batches", type=int, nargs="+", default=[2048])
+    parser.add_argument("--precisions", nargs="+", default=["float32", "bfloat16"], choices=["float32", "bfloat16"])
     parser.add_argument("--launchers", nargs="+", default=["spark"], choices=["spark", "run"])
-    parser.add_argument("--cycle-times", nargs="+", default=["unset"], help="HOROVOD_CYCLE_TIME values (ms) to compare")
+    parser.add_argument("--cycle-times", nargs="+", default=["5"], help="HOROVOD_CYCLE_TIME values (ms), or unset")
     args = parser.parse_args()
     import horovod
     import horovod.spark
@@ -158,28 +175,31 @@ def main() -> None:
     spark = SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false").getOrCreate()
     with tempfile.TemporaryDirectory() as tmp:
         launch = {
-            "spark": lambda batch, n, env: horovod.spark.run(
-                one_epoch, args=(batch, tmp), num_proc=n, use_gloo=True, verbose=0, env=env
+            "spark": lambda batch, precision, n, env: horovod.spark.run(
+                one_epoch, args=(batch, tmp, precision), num_proc=n, use_gloo=True, verbose=0, env=env
             ),  # env: added to each task's environment, as train_fusion passes it
-            "run": lambda batch, n, env: horovod.run(one_epoch, args=(batch, tmp), np=n, use_gloo=True),
+            "run": lambda batch, precision, n, env: horovod.run(
+                one_epoch, args=(batch, tmp, precision), np=n, use_gloo=True
+            ),
         }
         write_dataset(tmp, args.rows)
         print(f"{args.rows:,} rows of {SLOTS} slots; {platform.machine()}, {os.cpu_count()} cores\n")
-        single_core(tmp, args.rows, args.batches)
+        single_core(tmp, args.rows, args.batches, args.precisions)
         print(
-            "\n| launcher | global batch | processes | epoch seconds | rows/s | steps per rank "
-            "| CPU seconds per rank | HOROVOD_CYCLE_TIME seen | speed-up |\n|---|---|---|---|---|---|---|---|---|"
+            "\n| launcher | global batch | precision | processes | epoch seconds | rows/s | steps per rank "
+            "| CPU seconds per rank | HOROVOD_CYCLE_TIME seen | speed-up |\n|---|---|---|---|---|---|---|---|---|---|"
         )
-        for launcher, cycle, batch in itertools.product(args.launchers, args.cycle_times, args.batches):
+        runs = itertools.product(args.launchers, args.cycle_times, args.batches, args.precisions)
+        for launcher, cycle, batch, precision in runs:
             env = {} if cycle == "unset" else {"HOROVOD_CYCLE_TIME": cycle}
             seconds = {}
             for processes in (1, 2):
-                ranks = launch[launcher](batch, processes, env)
+                ranks = launch[launcher](batch, precision, processes, env)
                 seconds[processes] = max(r["seconds"] for r in ranks)
                 rows = sum(r["rows"] for r in ranks)
                 ratio = f"{seconds[1] / seconds[2]:.2f}x" if processes == 2 else ""
                 print(
-                    f"| {launcher} | {batch} | {processes} | {seconds[processes]:.1f} "
+                    f"| {launcher} | {batch} | {precision} | {processes} | {seconds[processes]:.1f} "
                     f"| {rows / seconds[processes]:,.0f} | {ranks[0]['steps']} "
                     f"| {max(r['cpu'] for r in ranks):.1f} | {ranks[0]['cycle']} | {ratio} |",
                     flush=True,

@@ -132,7 +132,10 @@ class FusionConfig:
     lr_factor: float = 0.2
     min_lr: float = 1e-6
     missing_indicators: bool = True  # a 0/1 input per numeric slot that has nulls in the training split
-    shuffle_rows: int = 4096  # Petastorm's shuffling buffer, in rows per process
+    # the training steps' matrix products: bfloat16 under torch's CPU autocast (the weights, the
+    # loss and every prediction stay float32); auto = bfloat16 where the CPU has bfloat16 matrix
+    # instructions (AVX-512 BF16, AMX), else float32. Resolved on the driver.
+    precision: Precision = "auto"
     seed: int = 2020
     # HOROVOD_CYCLE_TIME of the ranks: how long Horovod's background thread sleeps between rounds.
     # Horovod 0.28's 1 ms wakes it so often that, with 2 processes on 2 cores, it takes CPU from the

@@ -20,6 +20,7 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import functions as F
 
 from smp_spark.evaluate import PREDICTIONS
+from smp_spark.features.embeddings import resolve_precision
 from smp_spark.features.gold import GOLD
 from smp_spark.features.split import TRAIN
 from smp_spark.lake import read_table, table_version
@@ -32,11 +33,12 @@ from smp_spark.models.fusion import (
     FusionLayout,
     FusionNet,
     category_vocabularies,
-    epoch_batches,
     fit_layout,
     load_fusion,
     with_embeddings,
 )
+from smp_spark.models.fusion_data import Shard, epoch_batches, epoch_order, load_shard, train_steps
+from smp_spark.models.fusion_net import Dropout
 from smp_spark.models.run import train_and_record
 from smp_spark.score import predict
 
@@ -147,7 +149,7 @@ def test_the_nets_float_features_are_the_assembled_vectors_in_float32(spark, gol
     assert np.isnan(b[:, :scalars]).any()  # a null scalar
 
 
-def test_an_empty_epoch_is_read_again_once_then_fails():
+def test_an_empty_petastorm_pass_is_read_again_once_then_fails():
     passes = []
 
     def loader(batches):
@@ -161,8 +163,97 @@ def test_an_empty_epoch_is_read_again_once_then_fails():
     batch = {"label": torch.zeros(4)}
     assert list(epoch_batches(loader([[], [batch, batch]]), None, "validation")) == [batch, batch]
     assert len(passes) == 2
-    with pytest.raises(RuntimeError, match="no rows for the training epoch twice"):
+    with pytest.raises(RuntimeError, match="no rows for the training shard twice"):
         list(epoch_batches(loader([[], []]), 5, "training"))
+
+
+def test_a_shard_read_into_memory_holds_its_rows_and_the_shards_hold_every_row_once(spark, tmp_path):
+    from petastorm.spark import make_spark_converter
+
+    spark.conf.set("petastorm.spark.converter.parentCacheDirUrl", f"file://{tmp_path}")
+    rows = [(float(i), [float(i), float(-i), float("nan")]) for i in range(10)]
+    frame = spark.createDataFrame(rows, "label float, features array<float>").repartition(2)
+    converter = make_spark_converter(frame, dtype="float32")
+    try:
+        shards = [load_shard(converter, rank, 2, "test") for rank in (0, 1)]
+        # the converter lists its files in no fixed order (Spark's inputFiles): a rank's rows must not follow it
+        assert len(converter.file_urls) == 2
+        converter.file_urls = converter.file_urls[::-1]
+        again = load_shard(converter, 0, 2, "test")
+    finally:
+        converter.delete()
+    assert torch.equal(again.label, shards[0].label)
+    assert all(len(s) for s in shards)  # one parquet file a rank
+    label = torch.cat([s.label for s in shards])
+    features = torch.cat([s.features for s in shards])
+    assert sorted(label.tolist()) == [float(i) for i in range(10)]
+    assert features[:, 0].tolist() == label.tolist() and features[:, 1].tolist() == (-label).tolist()
+    assert features[:, 2].isnan().all()
+    last = len(shards[0]) - 1
+    picked = shards[0].rows(torch.tensor([last, 0]))
+    assert picked[0][:, :2].tolist() == [[label[last].item(), -label[last].item()], [label[0].item(), -label[0].item()]]
+    assert picked[1].tolist() == [label[last].item(), label[0].item()]
+
+
+def test_an_epoch_takes_full_batches_from_permutations_of_the_shard():
+    order = epoch_order(rows=5, steps=3, batch_size=2, seed=7)
+    assert len(order) == 6  # 3 full steps of 2 rows from a 5-row shard
+    assert sorted(order[:5].tolist()) == [0, 1, 2, 3, 4]  # every row once, then a second permutation begins
+    assert 0 <= order[5] < 5
+    assert torch.equal(order, epoch_order(5, 3, 2, seed=7))  # the seed fixes the order (a resumed run)
+    assert [sorted(epoch_order(100, 10, 10, seed).tolist()) for seed in (1, 2)] == [list(range(100))] * 2
+    assert not torch.equal(epoch_order(100, 10, 10, 1), epoch_order(100, 10, 10, 2))
+
+
+def test_dropout_drops_its_share_and_scales_the_rest():
+    layer = Dropout(0.4)
+    x = torch.ones(200, 500)
+    torch.manual_seed(0)
+    kept = layer(x)
+    assert torch.unique(kept).tolist() == [0.0, pytest.approx(1 / 0.6)]
+    assert (kept == 0).float().mean().item() == pytest.approx(0.4, abs=0.01)
+    layer.eval()
+    assert torch.equal(layer(x), x)
+    assert torch.equal(Dropout(0.0).train()(x), x)
+
+
+def test_bfloat16_steps_run_under_autocast_and_keep_the_weights_float32():
+    layout = FusionLayout(
+        slot_names=["a", "b", "category_idx", *[f"v_{i}" for i in range(64)]], numeric=[0, 1], mean=[0.0, 1.0],
+        std=[1.0, 2.0], indicators=[1], categories={"category_idx": [2, 5]}, vectors={"v": list(range(3, 67))},
+        label_mean=6.0,
+    )  # fmt: skip
+    generator = torch.Generator().manual_seed(0)
+    features = torch.randn(256, 67, generator=generator)
+    features[:, 2] = torch.randint(0, 4, (256,), generator=generator).float()
+    features[::7, 1] = float("nan")
+    shard = Shard(features, 6 + torch.randn(256, generator=generator))
+    torch.manual_seed(1)
+    model = FusionNet(layout).eval()
+    with torch.no_grad():
+        exact = model(features)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            rounded = model(features)
+    assert rounded.dtype == torch.float32 and not torch.equal(rounded, exact)  # bfloat16 products ran
+    assert (rounded - exact).abs().max() < 0.05
+    # the output layer stayed float32: predictions near 6 are not on bfloat16's grid of 1/32 steps
+    assert (rounded != rounded.bfloat16().float()).float().mean() > 0.9
+    losses = {}
+    for bfloat16 in (False, True):
+        torch.manual_seed(1)
+        model = FusionNet(layout)
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        steps = train_steps(model, optimizer, shard, epoch_order(256, 4, 64, seed=0), 64, bfloat16)
+        losses[bfloat16] = [loss for loss, _ in steps]
+        assert all(p.dtype == torch.float32 for p in model.parameters())
+    np.testing.assert_allclose(losses[True], losses[False], rtol=0.05)  # nearly the same steps
+
+
+def test_auto_precision_is_bfloat16_only_where_the_cpu_has_a_named_flag():
+    assert resolve_precision("auto", frozenset()) == "float32"
+    assert resolve_precision("auto", frozenset({"fpu"})) == "bfloat16"  # every x86 Linux CPU lists fpu
+    assert resolve_precision("float32", frozenset({"fpu"})) == "float32"
+    assert resolve_precision("bfloat16", frozenset()) == "bfloat16"
 
 
 EPOCHS = 4  # of the resumed training: the job is killed once epoch 1 is saved, the rerun trains 2-4 only

