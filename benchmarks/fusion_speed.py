@@ -11,12 +11,13 @@ forward pass in float32 or under bfloat16 autocast (``fusion.precision``):
 
 1. one process, one thread, no Horovod: rows/s of the one-time read into memory, of the training
    step at each batch and precision, and of the float32 evaluation: the per-core bounds;
-2. one epoch over ``--rows`` through Horovod (Gloo) with 1 and 2 processes at each global batch
-   and precision: seconds, CPU seconds per rank, and the 2-process speed-up. ``--launchers
-   spark`` (the default) starts the ranks as the product does, ``horovod.spark.run`` in the tasks
-   of a ``local[2]`` session, with ``HOROVOD_CYCLE_TIME`` from ``--cycle-times`` (default 5 ms, the
-   product's ``fusion.cycle_time_ms``); ``run`` uses ``horovod.run``, whose default arguments hand
-   the ranks ``HOROVOD_CYCLE_TIME=(None,)`` (horovod 0.28.1: a stray comma in ``_HorovodArgs``).
+2. one epoch over ``--rows`` through Horovod (Gloo) with 1 process, 2 processes, and 1 process of
+   2 torch threads at each global batch and precision: seconds, CPU seconds per rank, and the
+   speed-up over 1 process of 1 thread. ``--launchers spark`` (the default) starts the ranks as
+   the product does, ``horovod.spark.run`` in the tasks of a ``local[2]`` session, with
+   ``HOROVOD_CYCLE_TIME`` from ``--cycle-times`` (default 5 ms, the product's
+   ``fusion.cycle_time_ms``); ``run`` uses ``horovod.run``, whose default arguments hand the ranks
+   ``HOROVOD_CYCLE_TIME=(None,)`` (horovod 0.28.1: a stray comma in ``_HorovodArgs``).
 """
 
 from __future__ import annotations
@@ -131,9 +132,9 @@ def single_core(data: str, rows: int, batches: list[int], precisions: list[str])
         print(f"| evaluation, batch 2048, float32 | {len(x) / (time.process_time() - started):,.0f} |")
 
 
-def one_epoch(global_batch: int, data: str, precision: str) -> dict:
+def one_epoch(global_batch: int, data: str, precision: str, threads: int = 1) -> dict:
     """One training epoch as ``fusion._train_worker`` runs it (the shard already in memory), on
-    this Horovod rank."""
+    this Horovod rank, with ``threads`` torch threads."""
     import horovod.torch as hvd
     import torch
 
@@ -141,7 +142,7 @@ def one_epoch(global_batch: int, data: str, precision: str) -> dict:
     from smp_spark.models.fusion_net import FusionNet
 
     hvd.init()
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     torch.manual_seed(0)
     shard = read_shard(data, hvd.rank(), hvd.size())
     model = FusionNet(layout()).train()
@@ -175,32 +176,32 @@ def main() -> None:
     spark = SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false").getOrCreate()
     with tempfile.TemporaryDirectory() as tmp:
         launch = {
-            "spark": lambda batch, precision, n, env: horovod.spark.run(
-                one_epoch, args=(batch, tmp, precision), num_proc=n, use_gloo=True, verbose=0, env=env
+            "spark": lambda batch, precision, n, threads, env: horovod.spark.run(
+                one_epoch, args=(batch, tmp, precision, threads), num_proc=n, use_gloo=True, verbose=0, env=env
             ),  # env: added to each task's environment, as train_fusion passes it
-            "run": lambda batch, precision, n, env: horovod.run(
-                one_epoch, args=(batch, tmp, precision), np=n, use_gloo=True
+            "run": lambda batch, precision, n, threads, env: horovod.run(
+                one_epoch, args=(batch, tmp, precision, threads), np=n, use_gloo=True
             ),
         }
         write_dataset(tmp, args.rows)
         print(f"{args.rows:,} rows of {SLOTS} slots; {platform.machine()}, {os.cpu_count()} cores\n")
         single_core(tmp, args.rows, args.batches, args.precisions)
         print(
-            "\n| launcher | global batch | precision | processes | epoch seconds | rows/s | steps per rank "
+            "\n| launcher | global batch | precision | processes x threads | epoch seconds | rows/s | steps per rank "
             "| CPU seconds per rank | HOROVOD_CYCLE_TIME seen | speed-up |\n|---|---|---|---|---|---|---|---|---|---|"
         )
         runs = itertools.product(args.launchers, args.cycle_times, args.batches, args.precisions)
         for launcher, cycle, batch, precision in runs:
             env = {} if cycle == "unset" else {"HOROVOD_CYCLE_TIME": cycle}
             seconds = {}
-            for processes in (1, 2):
-                ranks = launch[launcher](batch, precision, processes, env)
-                seconds[processes] = max(r["seconds"] for r in ranks)
+            for processes, threads in ((1, 1), (2, 1), (1, 2)):  # the last: both cores in one process
+                ranks = launch[launcher](batch, precision, processes, threads, env)
+                took = seconds[processes, threads] = max(r["seconds"] for r in ranks)
                 rows = sum(r["rows"] for r in ranks)
-                ratio = f"{seconds[1] / seconds[2]:.2f}x" if processes == 2 else ""
+                ratio = f"{seconds[1, 1] / took:.2f}x" if (processes, threads) != (1, 1) else ""
                 print(
-                    f"| {launcher} | {batch} | {precision} | {processes} | {seconds[processes]:.1f} "
-                    f"| {rows / seconds[processes]:,.0f} | {ranks[0]['steps']} "
+                    f"| {launcher} | {batch} | {precision} | {processes} x {threads} "
+                    f"| {took:.1f} | {rows / took:,.0f} | {ranks[0]['steps']} "
                     f"| {max(r['cpu'] for r in ranks):.1f} | {ranks[0]['cycle']} | {ratio} |",
                     flush=True,
                 )

@@ -161,10 +161,10 @@ def test_an_empty_petastorm_pass_is_read_again_once_then_fails():
         return open_loader
 
     batch = {"label": torch.zeros(4)}
-    assert list(epoch_batches(loader([[], [batch, batch]]), None, "validation")) == [batch, batch]
+    assert list(epoch_batches(loader([[], [batch, batch]]), "validation")) == [batch, batch]
     assert len(passes) == 2
     with pytest.raises(RuntimeError, match="no rows for the training shard twice"):
-        list(epoch_batches(loader([[], []]), 5, "training"))
+        list(epoch_batches(loader([[], []]), "training"))
 
 
 def test_a_shard_read_into_memory_holds_its_rows_and_the_shards_hold_every_row_once(spark, tmp_path):

@@ -15,7 +15,6 @@ for the train split, 0.2 GB for the valid split).
 from __future__ import annotations
 
 import contextlib
-import itertools
 import math
 from dataclasses import dataclass
 from typing import Callable, Iterator
@@ -58,14 +57,13 @@ def petastorm_datasets(spark: SparkSession, config: Config, data: ModelInput, pr
     return [make_spark_converter(frame, dtype="float32") for frame in frames]
 
 
-def epoch_batches(open_loader: Callable, steps: int | None, what: str) -> Iterator[dict]:
-    """The batches of one pass of a fresh Petastorm loader: ``steps`` batches, or the whole pass
-    (``steps=None``). Petastorm sometimes returns an empty pass, so a pass that yields no rows is
-    read once more, then fails."""
+def epoch_batches(open_loader: Callable, what: str) -> Iterator[dict]:
+    """The batches of one pass of a fresh Petastorm loader. Petastorm sometimes returns an empty
+    pass, so a pass that yields no rows is read once more, then fails."""
     for _ in range(2):
         rows = 0
         with open_loader() as loader:
-            for batch in itertools.islice(loader, steps):
+            for batch in loader:
                 rows += len(batch["label"])
                 yield batch
         if rows:
@@ -119,7 +117,7 @@ def shard_from(open_loader: Callable, capacity: int, what: str) -> Shard:
     written hold no memory), so the rows are never held twice."""
     features = label = None
     rows = 0
-    for batch in epoch_batches(open_loader, None, what):
+    for batch in epoch_batches(open_loader, what):
         if features is None:
             features = torch.empty((capacity, batch["features"].shape[1]), dtype=torch.float32)
             label = torch.empty(capacity, dtype=torch.float32)
