@@ -3,7 +3,7 @@
 No Spark job: the product's :class:`FusionNet` on a Petastorm dataset of random rows shaped like the
 680K gold table's net input (130 numeric slots, three category indices, the 384-d text vector and
 the 1000 image class scores), read and trained the way ``fusion._train_worker`` does: each rank's
-shard read once into memory (``fusion_data.shard_from``), then an epoch of ``fusion_data.train_steps``
+shard read once into memory (``fusion_data.load_shard``), then an epoch of ``fusion_data.train_steps``
 over ``epoch_order`` (Adam under ``hvd.DistributedOptimizer``, one torch thread a process), the
 forward pass in float32 or under bfloat16 autocast (``fusion.precision``):
 
@@ -78,28 +78,19 @@ def write_dataset(folder: str, n: int, files: int = 2) -> None:
         pq.write_table(table, os.path.join(folder, f"part-{part}.parquet"), row_group_size=4096)
 
 
-def read_shard(data: str, rank: int = 0, size: int = 1):
-    """A rank's shard of the dataset in memory, read as ``fusion_data.load_shard`` reads it."""
-    from petastorm import make_batch_reader
-    from petastorm.pytorch import BatchedDataLoader
-
-    from smp_spark.models.fusion_data import READ_BATCH, shard_from
-
-    def open_loader():
-        reader = make_batch_reader(
-            f"file://{data}", num_epochs=1, reader_pool_type="dummy", cur_shard=rank, shard_count=size,
-            shuffle_row_groups=False,
-        )  # fmt: skip
-        return BatchedDataLoader(reader, batch_size=READ_BATCH)
-
-    count = sum(pq_rows(os.path.join(data, f)) for f in os.listdir(data))
-    return shard_from(open_loader, count, "benchmark")
-
-
-def pq_rows(path: str) -> int:
+def parquet_files(data: str) -> tuple[list[str], int]:
+    """The dataset's file URLs and its row count, as a Spark converter gives them."""
     import pyarrow.parquet as pq
 
-    return pq.ParquetFile(path).metadata.num_rows
+    paths = [os.path.join(data, f) for f in os.listdir(data)]
+    return [f"file://{p}" for p in paths], sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
+
+
+def read_shard(data: str, rank: int = 0, size: int = 1):
+    """A rank's shard of the dataset in memory, read by the product's ``fusion_data.load_shard``."""
+    from smp_spark.models.fusion_data import load_shard
+
+    return load_shard(*parquet_files(data), rank, size, "benchmark")
 
 
 def single_core(data: str, rows: int, batches: list[int], precisions: list[str]) -> None:
@@ -151,7 +142,7 @@ def one_epoch(global_batch: int, data: str, precision: str, threads: int = 1) ->
     )
     hvd.broadcast_parameters(model.state_dict(), root_rank=0)
     batch = global_batch // hvd.size()
-    steps = -(-sum(pq_rows(os.path.join(data, f)) for f in os.listdir(data)) // global_batch)
+    steps = -(-parquet_files(data)[1] // global_batch)
     order = epoch_order(len(shard), steps, batch, seed=0)
     started, cpu, seen = time.time(), time.process_time(), 0
     for _, rows in train_steps(model, optimizer, shard, order, batch, precision == "bfloat16"):

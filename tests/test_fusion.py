@@ -175,11 +175,11 @@ def test_a_shard_read_into_memory_holds_its_rows_and_the_shards_hold_every_row_o
     frame = spark.createDataFrame(rows, "label float, features array<float>").repartition(2)
     converter = make_spark_converter(frame, dtype="float32")
     try:
-        shards = [load_shard(converter, rank, 2, "test") for rank in (0, 1)]
+        files, capacity = converter.file_urls, converter.dataset_size
+        shards = [load_shard(files, capacity, rank, 2, "test") for rank in (0, 1)]
         # the converter lists its files in no fixed order (Spark's inputFiles): a rank's rows must not follow it
-        assert len(converter.file_urls) == 2
-        converter.file_urls = converter.file_urls[::-1]
-        again = load_shard(converter, 0, 2, "test")
+        assert len(files) == 2
+        again = load_shard(files[::-1], capacity, 0, 2, "test")
     finally:
         converter.delete()
     assert torch.equal(again.label, shards[0].label)

@@ -159,7 +159,8 @@ def _train_worker(
     hvd.broadcast_optimizer_state(optimizer, root_rank=0)
     batch_size = max(2, fusion.batch_size // size)  # the global batch is the same for any process count
     started = time.time()
-    train_rows, valid_rows = load_shard(train, rank, size, "training"), load_shard(valid, rank, size, "validation")
+    train_rows = load_shard(train.file_urls, train.dataset_size, rank, size, "training")
+    valid_rows = load_shard(valid.file_urls, valid.dataset_size, rank, size, "validation")
     if rank == 0:
         print(f"fusion: shards in memory ({len(train_rows):,} + {len(valid_rows):,} rows a rank, "
               f"{time.time() - started:.1f}s); {fusion.precision} steps", flush=True)  # fmt: skip

@@ -85,20 +85,22 @@ class Shard:
         return self.features.index_select(0, index), self.label.index_select(0, index)
 
 
-def load_shard(converter, rank: int, size: int, what: str) -> Shard:
-    """Rank ``rank`` of ``size``'s shard of ``converter``'s dataset, read once in file order.
+def load_shard(file_urls: list[str], capacity: int, rank: int, size: int, what: str) -> Shard:
+    """Rank ``rank`` of ``size``'s shard of the Petastorm dataset in ``file_urls`` (a converter's
+    ``file_urls``; at most ``capacity`` rows, its ``dataset_size``), read once in file order.
 
-    The files are sorted by name first: the converter lists them from Spark's ``inputFiles()``, a
+    The files are sorted by name first: a converter lists them from Spark's ``inputFiles()``, a
     set, and Petastorm deals row groups to the shards in the order of its list, so a rank's rows
     changed from run to run (at 680K the valid shard of rank 0 held 33,963 posts in one run and
-    34,037 in the next)."""
+    34,037 in the next). The tensors are allocated for ``capacity`` rows and filled as the batches
+    arrive (pages never written hold no memory), so the rows are never held twice."""
     from petastorm import make_batch_reader
     from petastorm.pytorch import BatchedDataLoader
 
     @contextlib.contextmanager
     def open_loader():
         with make_batch_reader(
-            sorted(converter.file_urls),
+            sorted(file_urls),
             num_epochs=1,
             reader_pool_type="dummy",  # the thread pool sometimes yields empty passes
             cur_shard=rank,
@@ -107,14 +109,6 @@ def load_shard(converter, rank: int, size: int, what: str) -> Shard:
         ) as reader:
             yield BatchedDataLoader(reader, batch_size=READ_BATCH)
 
-    return shard_from(open_loader, converter.dataset_size, what)
-
-
-def shard_from(open_loader: Callable, capacity: int, what: str) -> Shard:
-    """The rows of one pass of ``open_loader`` (at most ``capacity``) as a :class:`Shard`.
-
-    The tensors are allocated for ``capacity`` rows and filled as the batches arrive (pages never
-    written hold no memory), so the rows are never held twice."""
     features = label = None
     rows = 0
     for batch in epoch_batches(open_loader, what):
