@@ -98,11 +98,19 @@ def timed(fn, *args):
 
 
 def forward(model, batches, precision: str) -> np.ndarray:
-    """Logits of every batch with ``model``, as class_scores runs it (inference mode, autocast)."""
+    """Logits of every batch with ``model`` in torch, every layer under autocast for ``bfloat16``
+    (part 2's layouts; part 1 times the product's :func:`class_scores`)."""
     import torch
 
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
         return np.concatenate([model(batch).float().numpy() for batch in batches])
+
+
+def product_forward(batches, precision: str) -> list:
+    """Logits of every batch as the image stage computes them (:func:`class_scores`)."""
+    from smp_spark.features.image_model import class_scores
+
+    return [class_scores(batch, precision) for batch in batches]
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -150,8 +158,8 @@ def main() -> None:
 
     import torch
 
-    from smp_spark.features.embeddings import resolve_precision
     from smp_spark.features.image_model import decode, encode_images, inference_model, load_model
+    from smp_spark.precision import resolve_precision
 
     if args.source:
         files = sorted(p for p in args.source.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg"))
@@ -178,7 +186,7 @@ def main() -> None:
             (scores[resolution, precision], _), e2e_wall, e2e_cpu = timed(
                 encode_images, blobs, resolution, precision, batch
             )
-            _, fwd_wall, fwd_cpu = timed(forward, inference_model(), batches, precision)
+            _, fwd_wall, fwd_cpu = timed(product_forward, batches, precision)
             rate[resolution, precision] = [n / e2e_wall, n / e2e_cpu, n / fwd_wall, n / fwd_cpu]
             photo_scores[resolution, precision] = encode_images(crops, resolution, precision, batch)[0]
 

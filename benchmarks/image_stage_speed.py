@@ -1,10 +1,12 @@
-"""The image stage end to end (``jobs/embed_images.py``'s work) at several resolutions, side by side.
+"""The image stage end to end (``jobs/embed_images.py``'s work) at several resolutions and
+precisions, side by side.
 
     .venv/bin/python benchmarks/image_stage_speed.py [--posts 20000] [--resolutions 128 224]
+        [--precisions float32 bfloat16] [--rounds 1]
 
 Generates ``--posts`` posts with local images (seed 11) in a scratch folder and ingests them once
 with the ``local`` profile (every core of this machine). Then, in the same Spark session and in
-turn, for each resolution: a copy of that bronze lake, and the image stage run on it from an empty
+turn, for each round, resolution and precision: a copy of that bronze lake, and the image stage run on it from an empty
 cache (``embed_bronze_images``: read ``bronze/images``, decode, statistics, crop, EfficientNet-Lite0
 on every core, write ``gold/image_embeddings``). Images/s = distinct images encoded / stage wall
 time: the end-to-end rate a user sees, Delta reads and writes included. The machine may be
@@ -35,6 +37,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--posts", type=int, default=20000)
     parser.add_argument("--resolutions", type=int, nargs="+", default=[128, 224])
+    parser.add_argument("--precisions", nargs="+", default=["float32"], choices=["float32", "bfloat16"])
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the whole set, interleaved")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
     args = parser.parse_args()
 
@@ -54,26 +58,28 @@ def main() -> None:
         print(f"ingested in {time.time() - started:.1f}s on {slot_count(spark)} slots", flush=True)
 
         rows = []
-        for resolution in args.resolutions:
-            lake = root / f"lake_{resolution}"
+        runs = [(r, res, p) for r in range(1, args.rounds + 1) for res in args.resolutions for p in args.precisions]
+        for round_, resolution, precision in runs:
+            lake = root / f"lake_{resolution}_{precision}"
             shutil.copytree(root / "bronze", lake)
             config = load_config(
                 "local",
                 [f"paths.{k}={v}" for k, v in folders.items()]
-                + [f"paths.lake={lake}", f"features.image_resolution={resolution}"],
+                + [f"paths.lake={lake}", f"features.image_resolution={resolution}"]
+                + [f"features.image_precision={precision}"],
             )
             started = time.time()
             done = embed_bronze_images(spark, config)
             seconds = time.time() - started
-            rows.append((resolution, done["encoded"], seconds, done["encoded"] / seconds))
-            print(f"{resolution} px: {done['encoded']} images in {seconds:.1f}s", flush=True)
+            rows.append((round_, resolution, precision, done["encoded"], seconds, done["encoded"] / seconds))
+            print(f"round {round_}, {resolution} px {precision}: {done['encoded']} images, {seconds:.1f}s", flush=True)
             shutil.rmtree(lake)
 
         print(f"\n{platform.machine()}, {os.cpu_count()} cores, {slot_count(spark)} Spark slots, {args.posts} posts")
-        print("| resolution | images encoded | stage seconds | images/s end to end |")
-        print("|---|---|---|---|")
-        for resolution, encoded, seconds, rate in rows:
-            print(f"| {resolution} | {encoded:,} | {seconds:.1f} | {rate:.0f} |")
+        print("| round | resolution | precision | images encoded | stage seconds | images/s end to end |")
+        print("|---|---|---|---|---|---|")
+        for round_, resolution, precision, encoded, seconds, rate in rows:
+            print(f"| {round_} | {resolution} | {precision} | {encoded:,} | {seconds:.1f} | {rate:.0f} |")
         spark.stop()
     finally:
         if not args.keep:

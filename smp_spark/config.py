@@ -90,14 +90,15 @@ class FeaturesConfig:
     encoding_seed: int = 2020
     text_embeddings: bool = True  # all-MiniLM-L6-v2 sentence embeddings (a separate, cached stage)
     embedding_batch_size: int = 32
-    # "auto": bfloat16 where the CPU has native bf16 (AVX512-BF16/AMX; 1.8x faster, cosine to float32
-    # >= 0.9999 measured), float32 elsewhere; or force "float32" / "bfloat16"
+    # "auto": the int8 ONNX Runtime graph where onnxruntime is installed, else as image_precision;
+    # or force "float32" / "bfloat16" / "int8"
     embedding_precision: TextPrecision = "auto"
     image_embeddings: bool = True  # EfficientNet-Lite0 class scores + colour stats of each image (cached stage)
     image_resolution: int = 128  # pixels the image model runs at (its native 224 is slower; README: measured)
     image_batch_size: int = 16  # 16 measured fastest end to end at 128 px (benchmarks/image_model_speed.py)
-    # float32: this CPU's bf16 (AVX512-BF16, no AMX) makes the convolutions slower; "auto" as for text
-    image_precision: Precision = "float32"
+    # "auto": bfloat16 autocast where the CPU runs it faster than float32 (smp_spark.precision), else
+    # float32 (the ONNX Runtime graph); or force "float32" / "bfloat16"
+    image_precision: Precision = "auto"
     image_pca_components: int = 16  # PCA of the class scores, fitted on the training split, for the trees
 
 
@@ -134,7 +135,8 @@ class FusionConfig:
     missing_indicators: bool = True  # a 0/1 input per numeric slot that has nulls in the training split
     # the training steps' matrix products: bfloat16 under torch's CPU autocast (the weights, the
     # loss and every prediction stay float32); auto = bfloat16 where the CPU has bfloat16 matrix
-    # instructions (AVX-512 BF16, AMX), else float32. Resolved on the driver.
+    # instructions that a probe finds faster than float32 (smp_spark.precision), else float32.
+    # Resolved on the driver.
     precision: Precision = "auto"
     seed: int = 2020
     # HOROVOD_CYCLE_TIME of the ranks: how long Horovod's background thread sleeps between rounds.

@@ -20,7 +20,6 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import functions as F
 
 from smp_spark.evaluate import PREDICTIONS
-from smp_spark.features.embeddings import resolve_precision
 from smp_spark.features.gold import GOLD
 from smp_spark.features.split import TRAIN
 from smp_spark.lake import read_table, table_version
@@ -247,13 +246,6 @@ def test_bfloat16_steps_run_under_autocast_and_keep_the_weights_float32():
         losses[bfloat16] = [loss for loss, _ in steps]
         assert all(p.dtype == torch.float32 for p in model.parameters())
     np.testing.assert_allclose(losses[True], losses[False], rtol=0.05)  # nearly the same steps
-
-
-def test_auto_precision_is_bfloat16_only_where_the_cpu_has_a_named_flag():
-    assert resolve_precision("auto", frozenset()) == "float32"
-    assert resolve_precision("auto", frozenset({"fpu"})) == "bfloat16"  # every x86 Linux CPU lists fpu
-    assert resolve_precision("float32", frozenset({"fpu"})) == "float32"
-    assert resolve_precision("bfloat16", frozenset()) == "bfloat16"
 
 
 EPOCHS = 4  # of the resumed training: the job is killed once epoch 1 is saved, the rerun trains 2-4 only

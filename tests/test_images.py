@@ -169,7 +169,7 @@ def test_the_image_stage_encodes_each_content_once_and_nothing_on_a_rerun(spark,
         ]
         return spark.createDataFrame(rows, "Pid long, status string, image_hash long, location string")
 
-    cfg = replace(lake_config, features=replace(lake_config.features, image_resolution=96))
+    cfg = replace(lake_config, features=replace(lake_config.features, image_resolution=96, image_precision="float32"))
     table = cfg.table("gold/image_embeddings")
     first = update_image_embeddings(spark, images(files), table, cfg)
     assert first == {"posts": 3, "encoded": 2, "failed": 0}  # posts 1 and 2 share their bytes; 4 is empty
@@ -187,6 +187,12 @@ def test_the_image_stage_encodes_each_content_once_and_nothing_on_a_rerun(spark,
     again = {r.Pid: r for r in spark.read.format("delta").load(table).collect()}
     assert {r.encoder for r in again.values()} == {"EfficientNet-Lite0 64px float32"}
     assert again[1].class_scores != stored[1].class_scores
+    # so does another precision (bfloat16 keeps the first layers in float32: the encoder says so)
+    bf16 = replace(smaller, features=replace(smaller.features, image_precision="bfloat16"))
+    assert update_image_embeddings(spark, images(files), table, bf16) == {"posts": 3, "encoded": 2, "failed": 0}
+    rows = {r.Pid: r for r in spark.read.format("delta").load(table).collect()}
+    assert {r.encoder for r in rows.values()} == {"EfficientNet-Lite0 64px bfloat16 (stem and 1 block float32)"}
+    assert rows[1].class_scores != again[1].class_scores
 
 
 def test_a_2023_release_with_the_2019_url_list_gets_images_and_photo_ids(spark, lake_config):

