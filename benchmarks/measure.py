@@ -44,25 +44,38 @@ def _kind(pid: int) -> str:
     return name
 
 
+FORK_SHARE = 0.9  # a child at or above this share of its parent's resident bytes, same command: a fork
+
+
 def tree_rss(root: int) -> dict[int, int]:
     """Resident bytes of each process in the tree under ``root`` (``root`` included).
 
-    A child that holds exactly its parent's resident bytes is one between its fork (or vfork, as
-    the JVM's ``jspawnhelper`` and Python's ``subprocess`` start programs) and its ``exec``: its
-    pages are its parent's, counted once, with the parent."""
-    sizes, stack = {}, [(root, None)]
+    A child that runs its parent's command line and holds between :data:`FORK_SHARE` and all of
+    its parent's resident bytes is a fork that has not exec'd (the JVM's ``jspawnhelper``, Python's
+    ``subprocess`` between fork and ``exec``) or has not yet grown: its pages are its parent's,
+    counted once, with the parent. (A fork's resident bytes are its parent's less the file pages
+    it has not touched yet, so they are rarely exactly equal: a JVM's fork counted a second 4.9 GiB
+    before this rule.) A process that has exited before its command line is read holds nothing."""
+    sizes, stack = {}, [(root, None, None)]
     while stack:
-        pid, parent_rss = stack.pop()
+        pid, parent_rss, parent_cmdline = stack.pop()
         rss = None
         try:
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     rss = int(line.split()[1]) * 1024
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
-        if rss is not None and rss != parent_rss:
+        fork = (
+            rss is not None
+            and parent_rss is not None
+            and cmdline == parent_cmdline
+            and FORK_SHARE * parent_rss <= rss <= parent_rss
+        )
+        if rss is not None and not fork:
             sizes[pid] = rss
-        stack += [(child, rss) for child in _children(pid)]
+        stack += [(child, rss, cmdline) for child in _children(pid)]
     return sizes
 
 
