@@ -31,6 +31,7 @@ $(SETUP_STAMP): setup.py requirements/dl.txt requirements/dl-constraints.txt scr
 	$(PIP) install --quiet -e ".[dev]"
 	bash scripts/install_dl.sh $(VENV)
 	$(PY) -m smp_spark.features.text_model
+	$(PY) -m smp_spark.precision
 	$(PY) jobs/check_stack.py
 	touch $@
 

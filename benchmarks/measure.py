@@ -44,38 +44,48 @@ def _kind(pid: int) -> str:
     return name
 
 
-FORK_SHARE = 0.9  # a child at or above this share of its parent's resident bytes, same command: a fork
+FORK_SHARE = 0.9  # a child with its parent's command line and within this share of its size: a fork
+
+
+def _cmdline(pid: int) -> bytes | None:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
 
 
 def tree_rss(root: int) -> dict[int, int]:
     """Resident bytes of each process in the tree under ``root`` (``root`` included).
 
-    A child that runs its parent's command line and holds between :data:`FORK_SHARE` and all of
-    its parent's resident bytes is a fork that has not exec'd (the JVM's ``jspawnhelper``, Python's
-    ``subprocess`` between fork and ``exec``) or has not yet grown: its pages are its parent's,
-    counted once, with the parent. (A fork's resident bytes are its parent's less the file pages
-    it has not touched yet, so they are rarely exactly equal: a JVM's fork counted a second 4.9 GiB
-    before this rule.) A process that has exited before its command line is read holds nothing."""
+    A child that runs its parent's command line (read just before and just after its size) and
+    holds within :data:`FORK_SHARE` of its parent's resident bytes, either way, is a fork that has
+    not exec'd (the JVM's ``jspawnhelper`` starts by a vfork that shares the JVM's memory; Python's
+    ``subprocess`` forks) or has not yet grown: its pages are its parent's, counted once, with the
+    parent. Its size is rarely exactly its parent's: a fork lacks the file pages it has not touched,
+    a vfork child's shared memory is read a moment after its parent's (a JVM's fork counted a
+    second 4.9-5.0 GiB as "gone" before this rule). A process that has exited holds nothing."""
     sizes, stack = {}, [(root, None, None)]
     while stack:
         pid, parent_rss, parent_cmdline = stack.pop()
-        rss = None
+        before, rss = _cmdline(pid), None
         try:
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     rss = int(line.split()[1]) * 1024
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
+        after = _cmdline(pid)
+        if before is None or after is None:
+            continue  # exited while it was read
         fork = (
             rss is not None
             and parent_rss is not None
-            and cmdline == parent_cmdline
-            and FORK_SHARE * parent_rss <= rss <= parent_rss
+            and parent_cmdline in (before, after)
+            and FORK_SHARE * parent_rss <= rss <= parent_rss / FORK_SHARE
         )
         if rss is not None and not fork:
             sizes[pid] = rss
-        stack += [(child, rss, cmdline) for child in _children(pid)]
+        stack += [(child, rss, after) for child in _children(pid)]
     return sizes
 
 

@@ -4,9 +4,13 @@ bfloat16 pays only where the CPU runs it natively, and its flag alone does not t
 the AMD EPYC with AVX-512 BF16 of sessions 24-26 multiplies 512x512 matrices at 223 GFLOPS in
 bfloat16 against 104 in float32, while the Intel CPU with AVX-512 BF16 of the first sessions ran
 them at 49 against 103 (``docs/benchmarks.md``). So ``auto`` asks for both: a bfloat16 instruction
-set among the CPU's flags, and a one-thread probe of torch's matrix product (about 50 ms, once per
-process) that finds bfloat16 at least :data:`MIN_SPEEDUP` times as fast as float32. The two kinds
-of CPU lie far either side of it (2.1x and 0.48x), so the choice does not flip from run to run.
+set among the CPU's flags, and a one-thread probe of torch's matrix product that finds bfloat16
+at least :data:`MIN_SPEEDUP` times as fast as float32. The two kinds of CPU lie far either side of
+it (2.1x and 0.48x), but a probe on a busy machine can still land anywhere: the first probe on a
+machine is recorded in its model cache (:func:`smp_spark.features.onnx_graphs.cache_dir`, under
+the CPU model, its flags and the torch version), and every later process reads that record, so
+the choice never flips between runs (a flip would refuse a fusion checkpoint and encode every
+image again). Delete the file to measure again.
 
 Who resolves it: the image stage and the fusion net on the driver (every task or rank then runs
 alike, and the choice is recorded: in the image cache's ``encoder``, in the net's fingerprint);
@@ -16,7 +20,11 @@ the text stage's ``auto`` is its int8 graph wherever onnxruntime is installed.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import platform
 import time
+from pathlib import Path
 from typing import Literal
 
 Resolved = Literal["float32", "bfloat16"]
@@ -26,17 +34,43 @@ MIN_SPEEDUP = 1.3  # bfloat16 / float32 matrix-product speed at or above which a
 PROBE_SIZE = 512  # the probe multiplies two PROBE_SIZE x PROBE_SIZE matrices
 
 
-def cpu_flags() -> frozenset[str]:
-    """The instruction-set flags of this machine's CPU (``/proc/cpuinfo``); empty off Linux."""
+def _cpuinfo_field(name: str) -> str:
     try:
         with open("/proc/cpuinfo") as cpuinfo:
-            return frozenset(next((ln.split(":", 1)[1].split() for ln in cpuinfo if ln.startswith("flags")), []))
+            return next((ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.split(":", 1)[0].strip() == name), "")
     except OSError:
-        return frozenset()
+        return ""
+
+
+def cpu_flags() -> frozenset[str]:
+    """The instruction-set flags of this machine's CPU (``/proc/cpuinfo``); empty off Linux."""
+    return frozenset(_cpuinfo_field("flags").split())
+
+
+def record_path() -> Path:
+    """Where this machine's probe is recorded: named after the CPU model, its flags and torch."""
+    from importlib import metadata
+
+    from smp_spark.features.onnx_graphs import cache_dir
+
+    cpu = f"{_cpuinfo_field('model name') or platform.processor()} {sorted(cpu_flags())}"
+    key = hashlib.sha256(f"{cpu} torch {metadata.version('torch')}".encode()).hexdigest()[:16]
+    return cache_dir() / f"bf16-probe-{key}.json"
 
 
 @functools.cache
-def bf16_speedup(repeats: int = 5) -> float:
+def bf16_speedup() -> float:
+    """This machine's recorded :func:`measure_bf16_speedup`, measured and recorded by the first
+    process that asks (one at a time, the file written whole)."""
+    from smp_spark.features.onnx_graphs import ensure
+
+    def measure(partial: Path) -> None:
+        partial.write_text(json.dumps({"speedup": measure_bf16_speedup(), "cpu": _cpuinfo_field("model name")}))
+
+    return float(json.loads(ensure(record_path(), measure).read_text())["speedup"])
+
+
+def measure_bf16_speedup(repeats: int = 20) -> float:
     """How many times faster torch multiplies bfloat16 matrices than float32 ones on one thread of
     this CPU: the best of ``repeats`` timings of each, interleaved (a busy machine slows both)."""
     import torch
@@ -67,3 +101,8 @@ def choose_precision(flags: frozenset[str], speedup) -> Resolved:
 def resolve_precision(precision: str) -> str:
     """``auto`` -> this machine's choice (:func:`choose_precision`); any other value unchanged."""
     return choose_precision(cpu_flags(), bf16_speedup) if precision == "auto" else precision
+
+
+if __name__ == "__main__":  # make setup: probe this machine once, while it is quiet
+    speedup, choice = bf16_speedup(), resolve_precision("auto")
+    print(f"bfloat16 matrix products {speedup:.2f}x float32 -> auto = {choice} ({record_path()})")

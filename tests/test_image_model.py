@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import math
 from importlib import resources
 from pathlib import Path
@@ -30,11 +31,11 @@ from smp_spark.features.image_model import (
     weights_file,
 )
 from smp_spark.precision import (
-    BF16_CPU_FLAGS,
     MIN_SPEEDUP,
     bf16_speedup,
     choose_precision,
-    cpu_flags,
+    measure_bf16_speedup,
+    record_path,
     resolve_precision,
 )
 
@@ -194,11 +195,21 @@ def test_auto_precision_needs_a_bfloat16_flag_and_a_measured_speedup():
     assert resolve_precision("float32") == "float32" and resolve_precision("bfloat16") == "bfloat16"
 
 
-def test_the_bfloat16_probe_measures_this_cpu():
-    speedup = bf16_speedup()
-    assert 0.05 < speedup < 50  # a ratio of two real timings, not a flag
-    expected = "bfloat16" if cpu_flags() & BF16_CPU_FLAGS and speedup >= MIN_SPEEDUP else "float32"
-    assert resolve_precision("auto") == expected
+def test_the_probe_is_measured_once_per_machine_and_read_back(tmp_path, monkeypatch):
+    monkeypatch.setenv("SMP_MODEL_CACHE", str(tmp_path))
+    bf16_speedup.cache_clear()
+    try:
+        first = bf16_speedup()
+        assert 0.05 < first < 50  # a ratio of two real timings, not a flag
+        record = record_path()
+        assert record.parent == tmp_path and json.loads(record.read_text())["speedup"] == first
+        record.write_text(json.dumps({"speedup": 0.25}))  # as if this machine had measured 0.25x
+        bf16_speedup.cache_clear()  # a later process: it reads the record and never probes again
+        assert bf16_speedup() == 0.25
+        assert resolve_precision("auto") == "float32"
+        assert 0.05 < measure_bf16_speedup(repeats=3) < 50
+    finally:
+        bf16_speedup.cache_clear()
 
 
 # --- decoding --------------------------------------------------------------------------------

@@ -28,10 +28,14 @@ def available() -> bool:
     return True
 
 
+def cache_dir() -> Path:
+    """This machine's model cache: ``SMP_MODEL_CACHE``, else ``~/.cache/smp-spark/models``."""
+    return Path(os.environ.get("SMP_MODEL_CACHE", Path.home() / ".cache" / "smp-spark" / "models"))
+
+
 def graph_path(stem: str) -> Path:
     """The cached file of graph ``stem`` for this machine's ONNX Runtime version."""
-    cache = Path(os.environ.get("SMP_MODEL_CACHE", Path.home() / ".cache" / "smp-spark" / "models"))
-    return cache / f"{stem}-ort{metadata.version('onnxruntime')}.onnx"
+    return cache_dir() / f"{stem}-ort{metadata.version('onnxruntime')}.onnx"
 
 
 def ensure(path: Path, build: Callable[[Path], object]) -> Path:
