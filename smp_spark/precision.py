@@ -1,4 +1,4 @@
-"""Which float format a model's matrix products run in on this CPU: ``auto``, resolved once a process.
+"""Which float format a model's matrix products run in on this CPU: ``auto``, decided once per machine.
 
 bfloat16 pays only where the CPU runs it natively, and its flag alone does not tell: one thread of
 the AMD EPYC with AVX-512 BF16 of sessions 24-26 multiplies 512x512 matrices at 223 GFLOPS in
