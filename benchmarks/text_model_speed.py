@@ -8,11 +8,11 @@ Texts: ``--texts`` posts of a freshly generated release (``smp_spark.generate``,
 as ``cleaned_text`` does (the same regular expressions, in Python's ``regex``). Reference: the
 float32 sentence-transformers vectors. Settings, run in turn ``--rounds`` times over the same
 texts so a busy machine slows them alike (rates are texts per second of wall time and of this
-process's CPU time): sentence-transformers float32 and bfloat16 autocast (torch), and ONNX Runtime
-with the fused float graph, int8 on every MatMul, int8 with the feed-forward output projections
-in float (recipe 1), and int8 as shipped (those six scaled per word piece). Agreement: mean and
-min cosine to the reference. Ends with the shipped setting in two processes at once (the 2
-cores of one executor), end to end.
+process's CPU time): sentence-transformers float32 and bfloat16 autocast, the model with bfloat16
+weights as shipped (``text_bf16``), and ONNX Runtime with the fused float graph, int8 on every
+MatMul, int8 with the feed-forward output projections in float (recipe 1), and int8 as shipped
+(those six scaled per word piece). Agreement: mean and min cosine to the reference. Ends with
+this machine's ``auto`` setting in two processes at once (the 2 cores of one executor), end to end.
 """
 
 from __future__ import annotations
@@ -67,12 +67,17 @@ def variants(scratch: Path) -> dict:
     def torch_encoder(precision):
         return lambda texts, batch: np.asarray(embeddings.encode(texts, batch, precision))
 
+    def autocast(texts, batch):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return embeddings.load_model().encode(texts, batch_size=batch, show_progress_bar=False)
+
     def ort_encoder(graph):
         return lambda texts, batch: text_model.encode(texts, graph)  # one text per run
 
     return {
         "sentence-transformers float32 (reference)": torch_encoder("float32"),
-        "sentence-transformers bfloat16 autocast": torch_encoder("bfloat16"),
+        "sentence-transformers bfloat16 autocast": autocast,
+        "torch bfloat16 weights as shipped (text_bf16)": torch_encoder("bfloat16"),
         "ONNX Runtime float32 (fused graph)": ort_encoder(fused),
         "ONNX Runtime int8, every MatMul": ort_encoder(every_int8),
         "ONNX Runtime int8, FFN outputs float (recipe 1)": ort_encoder(ffn_float),
@@ -80,12 +85,12 @@ def variants(scratch: Path) -> dict:
     }
 
 
-def _shipped_worker(texts: list[str], batch: int, queue) -> None:
-    from smp_spark.features import text_model
+def _shipped_worker(texts: list[str], batch: int, precision: str, queue) -> None:
+    from smp_spark.features import embeddings
 
-    text_model.encode(texts[:64])  # load outside the clock
+    embeddings.encode(texts[:64], batch, precision)  # load outside the clock
     start = time.perf_counter()
-    text_model.encode(texts)
+    embeddings.encode(texts, batch, precision)
     queue.put(time.perf_counter() - start)
 
 
@@ -97,10 +102,10 @@ def main() -> None:
     args = parser.parse_args()
     from tokenizers import Tokenizer
 
-    from smp_spark.features.text_model import _weights_dir
+    from smp_spark.features.text_model import weights_dir
 
     texts = generated_texts(args.texts)
-    tokenizer = Tokenizer.from_file(str(_weights_dir() / "tokenizer.json"))
+    tokenizer = Tokenizer.from_file(str(weights_dir() / "tokenizer.json"))
     tokenizer.no_padding()  # the file pads to 128
     tokenizer.no_truncation()
     pieces = np.array([len(e.ids) for e in tokenizer.encode_batch(texts)])
@@ -130,14 +135,20 @@ def main() -> None:
         rate = len(texts) / min(wall[name])
         print(f"| {name} | {rate:.1f} | {len(texts) / min(cpu[name]):.1f} | {rate / base:.2f}x | "
               f"{cosine.mean():.4f} | {cosine.min():.4f} |")  # fmt: skip
+    from smp_spark.features.embeddings import resolve_text_precision
+
+    precision = resolve_text_precision("auto")
     queue = mp.get_context("spawn").Queue()
-    workers = [mp.get_context("spawn").Process(target=_shipped_worker, args=(texts, args.batch, queue)) for _ in (0, 1)]
+    workers = [
+        mp.get_context("spawn").Process(target=_shipped_worker, args=(texts, args.batch, precision, queue))
+        for _ in (0, 1)
+    ]
     for w in workers:
         w.start()
     seconds = [queue.get() for _ in workers]
     for w in workers:
         w.join()
-    print(f"\nshipped int8, two processes at once: {2 * len(texts) / max(seconds):.1f} texts/s together")
+    print(f"\nauto ({precision}), two processes at once: {2 * len(texts) / max(seconds):.1f} texts/s together")
 
 
 if __name__ == "__main__":

@@ -90,7 +90,8 @@ class FeaturesConfig:
     encoding_seed: int = 2020
     text_embeddings: bool = True  # all-MiniLM-L6-v2 sentence embeddings (a separate, cached stage)
     embedding_batch_size: int = 32
-    # "auto": the int8 ONNX Runtime graph where onnxruntime is installed, else as image_precision;
+    # "auto": bfloat16 weights on a CPU with AMX tiles, else the int8 ONNX Runtime graph where
+    # onnxruntime is installed, else as image_precision (smp_spark.precision.choose_text_precision);
     # or force "float32" / "bfloat16" / "int8"
     embedding_precision: TextPrecision = "auto"
     image_embeddings: bool = True  # EfficientNet-Lite0 class scores + colour stats of each image (cached stage)

