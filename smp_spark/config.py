@@ -97,7 +97,7 @@ class FeaturesConfig:
     image_embeddings: bool = True  # EfficientNet-Lite0 class scores + colour stats of each image (cached stage)
     image_resolution: int = 128  # pixels the image model runs at (its native 224 is slower; README: measured)
     image_batch_size: int = 16  # 16 measured fastest end to end at 128 px (benchmarks/image_model_speed.py)
-    # "auto": bfloat16 autocast where the CPU runs it faster than float32 (smp_spark.precision), else
+    # "auto": bfloat16 where the CPU runs it faster than float32 (smp_spark.precision), else
     # float32 (the ONNX Runtime graph); or force "float32" / "bfloat16"
     image_precision: Precision = "auto"
     image_pca_components: int = 16  # PCA of the class scores, fitted on the training split, for the trees

@@ -7,7 +7,7 @@ them at 49 against 103 (``docs/benchmarks.md``). So ``auto`` asks for both: a bf
 set among the CPU's flags, and a one-thread probe of torch's matrix product that finds bfloat16
 at least :data:`MIN_SPEEDUP` times as fast as float32. The two kinds of CPU lie far either side of
 it (2.1x and 0.48x), but a probe on a busy machine can still land anywhere: the first probe on a
-machine is recorded in its model cache (:func:`smp_spark.features.onnx_graphs.cache_dir`, under
+machine is recorded in its model cache (:mod:`smp_spark.model_cache`, under
 the CPU model, its flags and the torch version), and every later process reads that record, so
 the choice never flips between runs (a flip would refuse a fusion checkpoint and encode every
 image again). Delete the file to measure again.
@@ -27,6 +27,8 @@ import platform
 import time
 from pathlib import Path
 from typing import Literal
+
+from smp_spark.model_cache import cache_dir, ensure
 
 Resolved = Literal["float32", "bfloat16"]
 TextResolved = Literal["float32", "bfloat16", "int8"]
@@ -54,8 +56,6 @@ def record_path() -> Path:
     """Where this machine's probe is recorded: named after the CPU model, its flags and torch."""
     from importlib import metadata
 
-    from smp_spark.features.onnx_graphs import cache_dir
-
     cpu = f"{_cpuinfo_field('model name') or platform.processor()} {sorted(cpu_flags())}"
     key = hashlib.sha256(f"{cpu} torch {metadata.version('torch')}".encode()).hexdigest()[:16]
     return cache_dir() / f"bf16-probe-{key}.json"
@@ -65,7 +65,6 @@ def record_path() -> Path:
 def bf16_speedup() -> float:
     """This machine's recorded :func:`measure_bf16_speedup`, measured and recorded by the first
     process that asks (one at a time, the file written whole)."""
-    from smp_spark.features.onnx_graphs import ensure
 
     def measure(partial: Path) -> None:
         partial.write_text(json.dumps({"speedup": measure_bf16_speedup(), "cpu": _cpuinfo_field("model name")}))

