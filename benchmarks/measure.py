@@ -3,6 +3,9 @@
 ``/usr/bin/time -v`` only sees the Python driver, not the JVM it starts, so this samples the
 resident memory of every descendant process from /proc twice a second, and what each kind of
 process held at the peak (``at_peak_gb``: the JVM, Spark's Python workers, the driver's Python).
+Where the command runs jobs (``make train-all``: each stage a ``jobs/<name>.py`` process with its
+JVM and workers under it), ``by_job`` gives each job's own peak and what held it, so a whole run
+names the stage that set its peak.
 
     python benchmarks/measure.py --label "ingest 680K" -- .venv/bin/python jobs/ingest.py
 Appends a JSON line to benchmarks/results.jsonl (label, command, seconds, peak_rss_gb, at_peak_gb, date, machine).
@@ -15,6 +18,7 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -44,6 +48,19 @@ def _kind(pid: int) -> str:
     return name
 
 
+JOB = re.compile(rb"(?:^|/)jobs/(\w+)\.py$")
+DRIVERS = {"train_all"}  # jobs that only run other jobs: their children are the stages
+
+
+def job_of(cmdline: bytes | None) -> str | None:
+    """The ``jobs/<name>.py`` a command line runs (``embed_text`` ...), None for another program."""
+    for arg in (cmdline or b"").split(b"\0"):
+        found = JOB.search(arg)
+        if found and found.group(1).decode() not in DRIVERS:
+            return found.group(1).decode()
+    return None
+
+
 FORK_SHARE = 0.9  # a child with its parent's command line and within this share of its size: a fork
 
 
@@ -54,8 +71,10 @@ def _cmdline(pid: int) -> bytes | None:
         return None
 
 
-def tree_rss(root: int) -> dict[int, int]:
-    """Resident bytes of each process in the tree under ``root`` (``root`` included).
+def tree_rss(root: int, jobs: dict[int, str] | None = None) -> dict[int, int]:
+    """Resident bytes of each process in the tree under ``root`` (``root`` included). Given a dict
+    ``jobs``, fills it with the job (:func:`job_of`) each counted process runs under: its own or
+    its nearest ancestor's.
 
     A child that runs its parent's command line (read just before and just after its size) and
     holds within :data:`FORK_SHARE` of its parent's resident bytes, either way, is a fork that has
@@ -64,9 +83,9 @@ def tree_rss(root: int) -> dict[int, int]:
     parent. Its size is rarely exactly its parent's: a fork lacks the file pages it has not touched,
     a vfork child's shared memory is read a moment after its parent's (a JVM's fork counted a
     second 4.9-5.0 GiB as "gone" before this rule). A process that has exited holds nothing."""
-    sizes, stack = {}, [(root, None, None)]
+    sizes, stack = {}, [(root, None, None, None)]
     while stack:
-        pid, parent_rss, parent_cmdline = stack.pop()
+        pid, parent_rss, parent_cmdline, job = stack.pop()
         before, rss = _cmdline(pid), None
         try:
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -83,9 +102,12 @@ def tree_rss(root: int) -> dict[int, int]:
             and parent_cmdline in (before, after)
             and FORK_SHARE * parent_rss <= rss <= parent_rss / FORK_SHARE
         )
+        job = job_of(after) or job
         if rss is not None and not fork:
             sizes[pid] = rss
-        stack += [(child, rss, after) for child in _children(pid)]
+            if jobs is not None and job:
+                jobs[pid] = job
+        stack += [(child, rss, after, job) for child in _children(pid)]
     return sizes
 
 
@@ -102,35 +124,49 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {mem_gb:.0f} GiB, {platform.processor() or platform.machine()}"
 
 
+def run(label: str, command: list[str], interval: float = 0.5) -> dict:
+    """Run ``command``, sampling its tree every ``interval`` seconds; the result line (not written)."""
+    started = time.time()
+    proc = subprocess.Popen(command)
+    peak, at_peak, job_peaks = 0, {}, {}
+    while proc.poll() is None:
+        jobs: dict[int, str] = {}
+        sizes = tree_rss(proc.pid, jobs)
+        if sum(sizes.values()) > peak:
+            peak, at_peak = sum(sizes.values()), breakdown(sizes)
+        for job in set(jobs.values()):
+            mine = {pid: rss for pid, rss in sizes.items() if jobs.get(pid) == job}
+            if sum(mine.values()) > job_peaks.get(job, (0, {}))[0]:
+                job_peaks[job] = (sum(mine.values()), breakdown(mine))
+        time.sleep(interval)
+    result = {
+        "label": label,
+        "command": " ".join(command),
+        "exit_code": proc.returncode,
+        "seconds": round(time.time() - started, 1),
+        "peak_rss_gb": round(peak / 2**30, 2),
+        "at_peak_gb": at_peak,
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+    }
+    if len(job_peaks) > 1:  # one job alone: its peak is the whole command's
+        result["by_job"] = {
+            job: {"peak_rss_gb": round(size / 2**30, 2), "at_peak_gb": held} for job, (size, held) in job_peaks.items()
+        }
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--label", required=True)
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    started = time.time()
-    proc = subprocess.Popen(command)
-    peak, at_peak = 0, {}
-    while proc.poll() is None:
-        sizes = tree_rss(proc.pid)
-        if sum(sizes.values()) > peak:
-            peak, at_peak = sum(sizes.values()), breakdown(sizes)
-        time.sleep(0.5)
-    seconds = time.time() - started
-    result = {
-        "label": args.label,
-        "command": " ".join(command),
-        "exit_code": proc.returncode,
-        "seconds": round(seconds, 1),
-        "peak_rss_gb": round(peak / 2**30, 2),
-        "at_peak_gb": at_peak,
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": machine(),
-    }
+    result = run(args.label, command)
     with open(RESULTS, "a") as f:
         f.write(json.dumps(result) + "\n")
     print(json.dumps(result))
-    raise SystemExit(proc.returncode)
+    raise SystemExit(result["exit_code"])
 
 
 if __name__ == "__main__":

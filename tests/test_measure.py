@@ -47,3 +47,45 @@ def test_a_fork_before_exec_is_counted_once_with_its_parent():
     finally:
         parent.kill()
         parent.wait()
+
+
+HOLDER = """
+import sys, time
+block = bytearray(int(sys.argv[1]) * 2**20)
+for i in range(0, len(block), 4096):
+    block[i] = 1
+time.sleep(1.5)
+"""
+STAGES = """
+import subprocess, sys
+from pathlib import Path
+here = Path(__file__).parent
+for name, mib in (("alpha", 300), ("beta", 100)):
+    subprocess.run([sys.executable, str(here / f"{name}.py"), str(mib)], check=True)
+"""
+
+
+def test_a_run_of_jobs_gives_each_job_its_own_peak(tmp_path):
+    """`make train-all` runs jobs/train_all.py, which runs each stage as jobs/<stage>.py: the result
+    names each stage's peak (here two stages holding 300 and 100 MiB one after the other)."""
+    measure = load_measure()
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    (jobs / "train_all.py").write_text(STAGES)
+    for name in ("alpha", "beta"):
+        (jobs / f"{name}.py").write_text(HOLDER)
+    result = measure.run("two stages", [sys.executable, str(jobs / "train_all.py")], interval=0.1)
+    assert result["exit_code"] == 0
+    by_job = {job: held["peak_rss_gb"] * 1024 for job, held in result["by_job"].items()}
+    assert set(by_job) == {"alpha", "beta"}  # the driver job is not a stage
+    assert 300 <= by_job["alpha"] < 300 + 60  # the block plus an interpreter
+    assert 100 <= by_job["beta"] < 100 + 60
+    assert by_job["alpha"] <= result["peak_rss_gb"] * 1024 < by_job["alpha"] + 60  # the run's peak is alpha's
+
+
+def test_job_of_names_the_job_a_command_line_runs():
+    measure = load_measure()
+    assert measure.job_of(b"/x/.venv/bin/python\0/repo/jobs/embed_text.py\0--set=a=b\0") == "embed_text"
+    assert measure.job_of(b"python\0jobs/train_all.py\0") is None  # the driver of the stages
+    assert measure.job_of(b"java\0-cp\0/repo/jobs/x.jar\0") is None
+    assert measure.job_of(None) is None
