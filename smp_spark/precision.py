@@ -3,10 +3,11 @@
 bfloat16 pays only where the CPU runs it natively, and its flag alone does not tell: one thread of
 the AMD EPYC with AVX-512 BF16 of sessions 24-26 multiplies 512x512 matrices at 223 GFLOPS in
 bfloat16 against 104 in float32, while the Intel CPU with AVX-512 BF16 of the first sessions ran
-them at 49 against 103 (``docs/benchmarks.md``). So ``auto`` asks for both: a bfloat16 instruction
-set among the CPU's flags, and a one-thread probe of torch's matrix product that finds bfloat16
-at least :data:`MIN_SPEEDUP` times as fast as float32. The two kinds of CPU lie far either side of
-it (2.1x and 0.48x), but a probe on a busy machine can still land anywhere: the first probe on a
+them at 49 against 103, and the Intel Xeon with AMX tiles of sessions 27-28 at 5.9x float32
+(``docs/benchmarks.md``). So ``auto`` asks for both: a bfloat16 instruction set among the CPU's
+flags, and a one-thread probe of torch's matrix product that finds bfloat16 at least
+:data:`MIN_SPEEDUP` times as fast as float32. The three kinds of CPU lie far either side of it
+(5.9x, 2.1x and 0.48x), but a probe on a busy machine can still land anywhere: the first probe on a
 machine is recorded in its model cache (:mod:`smp_spark.model_cache`, under
 the CPU model, its flags and the torch version), and every later process reads that record, so
 the choice never flips between runs (a flip would refuse a fusion checkpoint and encode every

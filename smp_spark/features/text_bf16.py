@@ -43,13 +43,14 @@ def load_model():
 
 
 def encode(texts: list[str], batch_size: int) -> np.ndarray:
-    """Unit-length 384-d float32 vectors of ``texts``, in their order (see the module docstring)."""
+    """Unit-length float32 vectors of ``texts`` (the model's width, 384), in their order (see the
+    module docstring)."""
     import torch
 
     model, encodings = load_model(), text_model.tokenizer().encode_batch(texts)
     lengths = np.array([len(e.ids) for e in encodings])
     order = np.argsort(lengths, kind="stable")
-    out = np.zeros((len(texts), 384), np.float32)
+    out = np.zeros((len(texts), model.config.hidden_size), np.float32)
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
