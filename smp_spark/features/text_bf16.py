@@ -15,16 +15,27 @@ PyTorch's fused attention (``sdpa``; eager attention 0.85x), texts sorted by len
 of ``batch_size`` padded to their longest (with the attention mask), then this model's
 sentence-transformers pooling in float32: the mean over a text's own word pieces, L2-normalised.
 The same tokenizer and 256 word-piece limit as the int8 graph. One torch thread per Spark task.
+
+Memory: each text length makes its own oneDNN primitives, and oneDNN keeps 1,024 of them by
+default, while glibc keeps the activations' freed pages: a worker grew to 2.05-2.10 GiB on 8,000
+texts. A worker here keeps :data:`PRIMITIVE_CACHE` primitives (the batches come in length order)
+and gives free pages back every :data:`TRIM_EVERY` batches: 1.28-1.34 GiB, at 0.90-0.97x the
+speed (``benchmarks/text_worker_memory.py``); the text stage at 100K: its Python workers 2.54
+against 5.68 GiB (``docs/benchmarks.md``, session 28). A worker that has the memory to spare can
+keep oneDNN's default: ``ONEDNN_PRIMITIVE_CACHE_CAPACITY=1024`` in its environment wins.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 
 import numpy as np
 
 from smp_spark.features import text_model
 
+PRIMITIVE_CACHE = 16  # oneDNN primitives a worker keeps (ONEDNN_PRIMITIVE_CACHE_CAPACITY; its default 1,024)
+TRIM_EVERY = 16  # batches between two returns of the heap's free pages (and one after the last)
 _model = None  # one per Python worker
 
 
@@ -33,6 +44,8 @@ def load_model():
     global _model
     if _model is None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        # read by oneDNN when it makes its first primitive, which this model's first batch does
+        os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", str(PRIMITIVE_CACHE))
         import torch
         from transformers import AutoModel
 
@@ -52,7 +65,7 @@ def encode(texts: list[str], batch_size: int) -> np.ndarray:
     order = np.argsort(lengths, kind="stable")
     out = np.zeros((len(texts), model.config.hidden_size), np.float32)
     with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
+        for number, start in enumerate(range(0, len(order), batch_size), 1):
             rows = order[start : start + batch_size]
             ids = np.zeros((len(rows), lengths[rows].max()), np.int64)
             for row, text in enumerate(rows):
@@ -61,4 +74,15 @@ def encode(texts: list[str], batch_size: int) -> np.ndarray:
             hidden = model(input_ids=torch.from_numpy(ids), attention_mask=mask).last_hidden_state.float()
             mean = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
             out[rows] = torch.nn.functional.normalize(mean, dim=1).numpy()
+            if TRIM_EVERY and number % TRIM_EVERY == 0:
+                release_free_memory()
+    release_free_memory()
     return out
+
+
+def release_free_memory() -> None:
+    """Give the heap's free pages back to the system (glibc's ``malloc_trim``; a no-op elsewhere)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
