@@ -27,8 +27,13 @@ RESULTS = Path(__file__).with_name("results.jsonl")
 
 
 def _children(pid: int) -> list[int]:
+    """The child processes of ``pid``: none once it has exited (its /proc folder goes at any moment)."""
     kids = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return kids
+    for task in tasks:
         try:
             kids += [int(k) for k in (task / "children").read_text().split()]
         except OSError:
