@@ -101,6 +101,9 @@ class FeaturesConfig:
     # float32 (the ONNX Runtime graph); or force "float32" / "bfloat16"
     image_precision: Precision = "auto"
     image_pca_components: int = 16  # PCA of the class scores, fitted on the training split, for the trees
+    # keep the latest gold version's fitted state when no post moves away from training and the
+    # settings are the same (a next-day rebuild; smp_spark/features/reuse.py), else fit again
+    reuse_state: bool = False
 
 
 @dataclass
@@ -118,6 +121,9 @@ class TrainConfig:
     # threads per xgboost.spark worker: its job's spark.task.cpus (xgboost.spark takes nthread from it);
     # 0 = every core of an executor, one worker per executor (fewer allreduces than one per core)
     xgboost_worker_threads: int = 0
+    # continue from the model trained on the gold version whose fitted state this one kept (a
+    # next-day rerun with features.reuse_state; smp_spark/models/warm_start.py), else train anew
+    warm_start: bool = False
     tracking_uri: str = ""  # MLflow; empty = a file store in <project>/mlruns
     experiment: str = "smp-spark"
 

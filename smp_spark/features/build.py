@@ -63,8 +63,9 @@ def add_features(rows: DataFrame, inputs: Inputs, state: FeatureState, config: C
     return out.select(*KEY_COLUMNS, *[spec.name for spec in feature_specs(config)])
 
 
-def build_gold(inputs: Inputs, config: Config) -> tuple[DataFrame, FeatureState]:
-    """The gold feature rows of every bronze post, and the state fitted on the training split."""
+def build_gold(inputs: Inputs, config: Config, state: FeatureState | None = None) -> tuple[DataFrame, FeatureState]:
+    """The gold feature rows of every bronze post, and the state fitted on the training split (or
+    ``state``, an earlier gold version's kept by :mod:`smp_spark.features.reuse`)."""
     posts = inputs[catalog.POSTS.name]
     # a layout fixed by Pid alone: fitted vocabularies and sums then do not depend on how the
     # bronze tables happened to be partitioned
@@ -75,7 +76,8 @@ def build_gold(inputs: Inputs, config: Config) -> tuple[DataFrame, FeatureState]
         .sortWithinPartitions("Pid")
         .localCheckpoint()
     )
-    state = fit_feature_state(rows, inputs, config)
+    if state is None:
+        state = fit_feature_state(rows, inputs, config)
     return add_features(rows, inputs, state, config), state
 
 

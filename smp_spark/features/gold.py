@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
@@ -24,6 +25,15 @@ SWITCHES = {  # a cached stage's table -> the setting that turns its features of
     catalog.TEXT_EMBEDDINGS.name: "features.text_embeddings",
     catalog.IMAGE_EMBEDDINGS.name: "features.image_embeddings",
 }
+
+
+NOT_FITTED = ("reuse_state",)  # features settings that do not change what a build fits
+
+
+def fit_settings(config: Config) -> dict:
+    """The ``features`` settings a gold commit records: a later build keeps its state only under the
+    same ones (:mod:`smp_spark.features.reuse`)."""
+    return {k: v for k, v in asdict(config.features).items() if k not in NOT_FITTED}
 
 
 def read_inputs(spark: SparkSession, config: Config, lake: Config | None = None) -> Inputs:
@@ -74,14 +84,20 @@ def next_version(spark: SparkSession, path: str) -> int:
 
 
 def write_gold(
-    spark: SparkSession, config: Config, gold: DataFrame, state: FeatureState, specs: list[FeatureSpec]
+    spark: SparkSession,
+    config: Config,
+    gold: DataFrame,
+    state: FeatureState,
+    specs: list[FeatureSpec],
+    fitted_on: int | None = None,
 ) -> int:
     """Write the fitted state and the manifest of the next gold version, then commit the gold table.
 
     State first, gold last: a killed build never leaves a gold version without its state and
     manifest (a later build overwrites the orphaned ones). Returns the new gold version. The
     commit's user metadata records the split protocol, so a model trained on it can say which
-    split it was evaluated on.
+    split it was evaluated on, its ``features`` settings, and ``fitted_on``: the gold version whose
+    build fitted ``state`` (this one unless the state was kept from an earlier version).
     """
     path = config.table(GOLD)
     version = next_version(spark, path)
@@ -95,7 +111,13 @@ def write_gold(
     sync_table(spark, manifest, config.table(MANIFEST), ["gold_version", "name"], scope={"gold_version": str(version)})
     crash_point("gold:manifest-written")
     metadata = json.dumps(
-        {"protocol": config.features.protocol, "families": config.features.families, "features": len(specs)}
+        {
+            "protocol": config.features.protocol,
+            "families": config.features.families,
+            "features": len(specs),
+            "settings": fit_settings(config),
+            "fitted_on": version if fitted_on is None else fitted_on,
+        }
     )
     (
         gold.write.format("delta")

@@ -31,6 +31,8 @@ class Model(ABC):
     """One kind of model: how it trains on assembled gold rows and how a saved one predicts."""
 
     name: str
+    native_file: str  # the model file plain lightgbm / xgboost / catboost / torch loads, in its folder
+    warm_starts = True  # can continue from an earlier model (train.warm_start, smp_spark/models/warm_start.py)
 
     def input_config(self, config: Config) -> Config:
         """The config its inputs are assembled under (the fusion net also takes the raw embeddings)."""
@@ -41,7 +43,11 @@ class Model(ABC):
         return {}
 
     @abstractmethod
-    def train(self, spark: SparkSession, config: Config, data: ModelInput, out_dir: str) -> TrainedModel: ...
+    def train(
+        self, spark: SparkSession, config: Config, data: ModelInput, out_dir: str, start: str | None = None
+    ) -> TrainedModel:
+        """Fit on ``data``'s training split, early-stopping on its valid split, saving into ``out_dir``;
+        continuing from the saved model in the folder ``start`` when given."""
 
     @abstractmethod
     def predict_input(self, spark: SparkSession, folder: str, data: ModelInput) -> DataFrame:
@@ -68,11 +74,12 @@ class SparkModel(Model):
 
 class LightGBM(SparkModel):
     name = "lightgbm"
+    native_file = "lightgbm_model.txt"
 
-    def train(self, spark, config, data, out_dir):
+    def train(self, spark, config, data, out_dir, start=None):
         from smp_spark.models.trees import train_lightgbm
 
-        return train_lightgbm(spark, config, data, out_dir)
+        return train_lightgbm(spark, config, data, out_dir, start)
 
     def loader(self):
         from synapse.ml.lightgbm import LightGBMRegressionModel
@@ -82,6 +89,7 @@ class LightGBM(SparkModel):
 
 class XGBoost(SparkModel):
     name = "xgboost"
+    native_file = "xgboost_model.json"
 
     def job_conf(self, config):
         """``spark.task.cpus`` = ``train.xgboost_worker_threads`` (0: the cores of an executor), since
@@ -93,10 +101,10 @@ class XGBoost(SparkModel):
         threads = config.train.xgboost_worker_threads or planned_executor_cores(config)
         return {"spark.task.cpus": str(threads)} if threads and threads > 1 else {}
 
-    def train(self, spark, config, data, out_dir):
+    def train(self, spark, config, data, out_dir, start=None):
         from smp_spark.models.trees import train_xgboost
 
-        return train_xgboost(spark, config, data, out_dir)
+        return train_xgboost(spark, config, data, out_dir, start)
 
     def loader(self):
         from xgboost.spark import SparkXGBRegressorModel
@@ -106,29 +114,30 @@ class XGBoost(SparkModel):
 
 class CatBoost(Model):
     name = "catboost"
+    native_file = "catboost_model.cbm"
 
-    def train(self, spark, config, data, out_dir):
+    def train(self, spark, config, data, out_dir, start=None):
         from smp_spark.models.trees import train_catboost
 
-        return train_catboost(spark, config, data, out_dir)
+        return train_catboost(spark, config, data, out_dir, start)
 
     def predict_input(self, spark, folder, data):
         from smp_spark.models.trees import predict_with_catboost
 
-        return predict_with_catboost(
-            spark, os.path.join(folder, "catboost_model.cbm"), data.rows, data.categorical_slots
-        )
+        return predict_with_catboost(spark, os.path.join(folder, self.native_file), data.rows, data.categorical_slots)
 
 
 class Fusion(Model):
     name = "fusion"
+    native_file = "fusion_model.pt"
+    warm_starts = False  # trains from scratch on every gold version
 
     def input_config(self, config):
         from smp_spark.models.fusion import with_embeddings
 
         return with_embeddings(config)
 
-    def train(self, spark, config, data, out_dir):
+    def train(self, spark, config, data, out_dir, start=None):
         from smp_spark.models.fusion import train_fusion
 
         return train_fusion(spark, config, data, out_dir)

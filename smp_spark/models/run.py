@@ -18,6 +18,7 @@ from smp_spark.metrics import PREDICTIONS, metrics
 from smp_spark.models.dataset import model_input
 from smp_spark.models.registry import model, save_layout
 from smp_spark.models.trees import TrainedModel
+from smp_spark.models.warm_start import previous_model
 from smp_spark.tracking import log_metrics, log_params, training_run
 
 
@@ -50,9 +51,11 @@ def train_and_record(spark: SparkSession, config: Config, name: str) -> tuple[Tr
         slots = data.slot_names
         manifest = [asdict(s) for s in ALL_SPECS if any(n == s.name or n.startswith(f"{s.name}_") for n in slots)]
         protocol = gold_protocol(spark, config, data.gold_version)
+        start, why = previous_model(spark, config, kind, data)
+    print(f"{name}: {why}" if start else f"{name}: training from scratch ({why})", flush=True)
     with training_run(config, name, data.gold_version, manifest, protocol) as run:
         with phases("fit (reads and assembles its rows)"):
-            trained = kind.train(spark, config, data, out_dir)
+            trained = kind.train(spark, config, data, out_dir, start)
             save_layout(out_dir, data.slot_names)
         with phases("predict every post"):
             predictions = recorded_rows(trained.predictions, name, run.info.run_id, data.gold_version)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,13 +46,14 @@ def workers(spark: SparkSession, config: Config) -> int:
 
 
 @contextlib.contextmanager
-def _fit_rows_once(data: ModelInput, tasks: int):
-    """The training and validation rows in ``tasks`` partitions, read and assembled once: the
-    distributed trainers pass over their input several times before training (SynapseML: column
-    statistics, row counts, a bin sample, the validation rows; xgboost.spark: its own
-    preparation), and each pass would otherwise read the gold table and assemble the vectors
-    again. Released when the fit returns."""
-    rows = fit_rows(data).repartition(tasks).persist(StorageLevel.MEMORY_AND_DISK)
+def _fit_rows_once(data: ModelInput, tasks: int, extend: Callable[[DataFrame], DataFrame] | None = None):
+    """The training and validation rows in ``tasks`` partitions (with ``extend``'s columns), read
+    and assembled once: the distributed trainers pass over their input several times before
+    training (SynapseML: column statistics, row counts, a bin sample, the validation rows;
+    xgboost.spark: its own preparation), and each pass would otherwise read the gold table and
+    assemble the vectors again. Released when the fit returns."""
+    rows = fit_rows(data)
+    rows = (extend(rows) if extend else rows).repartition(tasks).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         yield rows
     finally:
@@ -61,10 +64,21 @@ def _predictions(model, data: ModelInput) -> DataFrame:
     return model.transform(data.rows).select("Pid", "split", "label", F.col("prediction").cast("double"))
 
 
-def train_lightgbm(spark: SparkSession, config: Config, data: ModelInput, out_dir: str) -> TrainedModel:
+INIT_SCORE = "_start_prediction"  # a warm start's earlier model's prediction, where new trees start
+
+
+def train_lightgbm(
+    spark: SparkSession, config: Config, data: ModelInput, out_dir: str, start: str | None = None
+) -> TrainedModel:
     """SynapseML ``LightGBMRegressor``: L2 objective, MAE for early stopping, categorical slots
-    declared, one barrier task per slot on a fixed listen port."""
-    from synapse.ml.lightgbm import LightGBMRegressor
+    declared, one barrier task per slot on a fixed listen port.
+
+    From ``start`` (a folder with ``lightgbm_model.txt``): the new trees boost from that model's
+    predictions (``initScoreCol``; early stopping then counts only them) and are appended to its
+    trees. SynapseML's own ``modelString`` is not used: it merges the earlier trees in front but
+    counts the best iteration from the new ones, so the saved model would lose them.
+    """
+    from synapse.ml.lightgbm import LightGBMRegressionModel, LightGBMRegressor
 
     t = config.train
     tasks = workers(spark, config)
@@ -89,9 +103,21 @@ def train_lightgbm(spark: SparkSession, config: Config, data: ModelInput, out_di
     max_cat_threshold = _distributed_max_cat_threshold(spark, data)
     if max_cat_threshold is not None:
         params["maxCatThreshold"] = max_cat_threshold
+    earlier, extend = None, None
+    if start:
+        with open(os.path.join(start, "lightgbm_model.txt")) as f:
+            earlier = f.read()
+        first = LightGBMRegressionModel.loadNativeModelFromString(earlier).setPredictionCol(INIT_SCORE)
+        extend, params["initScoreCol"] = first.transform, INIT_SCORE
     estimator = LightGBMRegressor(featuresCol="features", labelCol="label", validationIndicatorCol=VALID_FLAG, **params)
-    with _fit_rows_once(data, tasks) as rows:
+    with _fit_rows_once(data, tasks, extend) as rows:
         model = estimator.fit(rows)
+    best = int(model.getBoosterBestIteration())
+    if earlier is not None:
+        best += len(lightgbm_trees(earlier))
+        model = LightGBMRegressionModel.loadNativeModelFromString(
+            append_lightgbm_trees(earlier, model.getNativeModel())
+        )
     native = os.path.join(out_dir, "lightgbm_model.txt")
     os.makedirs(out_dir, exist_ok=True)
     with open(native, "w") as f:
@@ -100,12 +126,37 @@ def train_lightgbm(spark: SparkSession, config: Config, data: ModelInput, out_di
     return TrainedModel(
         "lightgbm",
         _predictions(model, data),
-        {**params, "workers": tasks},
+        {**params, "workers": tasks, "start": start or ""},
         native,
         dict(zip(data.slot_names, map(float, gains))),
-        best_iteration=int(model.getBoosterBestIteration()),
+        best_iteration=best,
         spark_model=model,
     )
+
+
+_TREE_HEADER = re.compile(r"^Tree=\d+\n", re.MULTILINE)
+
+
+def _lightgbm_parts(model: str) -> tuple[str, list[str], str]:
+    """A LightGBM text model as its header, its trees' bodies and its tail (from ``end of trees``)."""
+    begin, end = model.index("\nTree=0\n") + 1, model.index("\nend of trees\n") + 1
+    return model[:begin], _TREE_HEADER.split(model[begin:end])[1:], model[end:]
+
+
+def lightgbm_trees(model: str) -> list[str]:
+    """The bodies of a LightGBM text model's trees, in order."""
+    return _lightgbm_parts(model)[1]
+
+
+def append_lightgbm_trees(first: str, then: str) -> str:
+    """One LightGBM text model with ``first``'s trees, then ``then``'s: it predicts the sum of the
+    two (``then``'s trees were fitted from ``first``'s predictions, so they hold no average of
+    their own). The header and tail are ``then``'s without ``tree_sizes`` (LightGBM then reads the
+    trees one after another)."""
+    _, earlier, _ = _lightgbm_parts(first)
+    head, later, tail = _lightgbm_parts(then)
+    head = "".join(line for line in head.splitlines(keepends=True) if not line.startswith("tree_sizes="))
+    return head + "".join(f"Tree={i}\n{tree}" for i, tree in enumerate(earlier + later)) + tail
 
 
 def _distributed_max_cat_threshold(spark: SparkSession, data: ModelInput) -> int | None:
@@ -129,9 +180,13 @@ def _distributed_max_cat_threshold(spark: SparkSession, data: ModelInput) -> int
     return max(32, (bins + 1) // 2 + 4)
 
 
-def train_xgboost(spark: SparkSession, config: Config, data: ModelInput, out_dir: str) -> TrainedModel:
+def train_xgboost(
+    spark: SparkSession, config: Config, data: ModelInput, out_dir: str, start: str | None = None
+) -> TrainedModel:
     """xgboost.spark ``SparkXGBRegressor`` with ``num_workers`` barrier tasks; categorical codes are
-    fed as numbers, as the research did."""
+    fed as numbers, as the research did. From ``start`` (a folder with ``xgboost_model.json``):
+    xgboost's own continued training (``xgb_model``), its iterations counted on from that model's."""
+    from xgboost import Booster
     from xgboost.spark import SparkXGBRegressor
 
     t = config.train
@@ -148,8 +203,9 @@ def train_xgboost(spark: SparkSession, config: Config, data: ModelInput, out_dir
         seed=t.seed,
         missing=float("nan"),
     )
+    earlier = Booster(model_file=os.path.join(start, "xgboost_model.json")) if start else None
     estimator = SparkXGBRegressor(
-        features_col="features", label_col="label", validation_indicator_col=VALID_FLAG, **params
+        features_col="features", label_col="label", validation_indicator_col=VALID_FLAG, xgb_model=earlier, **params
     )
     with _fit_rows_once(data, tasks) as rows:
         model = estimator.fit(rows)
@@ -162,7 +218,7 @@ def train_xgboost(spark: SparkSession, config: Config, data: ModelInput, out_dir
     return TrainedModel(
         "xgboost",
         _predictions(model, data),
-        {**params, "workers": tasks},
+        {**params, "workers": tasks, "start": start or ""},
         native,
         importances,
         best_iteration=getattr(booster, "best_iteration", None),
@@ -215,7 +271,9 @@ def catboost_params(t: TrainConfig, threads: int) -> dict:
     )
 
 
-def train_catboost(spark: SparkSession, config: Config, data: ModelInput, out_dir: str) -> TrainedModel:
+def train_catboost(
+    spark: SparkSession, config: Config, data: ModelInput, out_dir: str, start: str | None = None
+) -> TrainedModel:
     """Single-node CatBoost (the research's third model) with the research's settings: native
     categorical features (``cat_features``: CatBoost's ordered target statistics), RMSE loss, MAE
     for early stopping, depth 8, l2_leaf_reg 3, max_ctr_complexity 1, gradient leaf estimation.
@@ -223,6 +281,7 @@ def train_catboost(spark: SparkSession, config: Config, data: ModelInput, out_di
     SINGLE NODE: the training and valid rows are collected to the driver (about 60 floats a post:
     ~330 MB at 680K posts), because no catboost-spark artifact for Spark 3.5 resolves from Maven
     Central. Predictions for all posts are computed in Spark with a pandas UDF over the saved model.
+    From ``start`` (a folder with ``catboost_model.cbm``): CatBoost's own ``init_model``.
     """
     from catboost import CatBoostRegressor, Pool
 
@@ -236,6 +295,7 @@ def train_catboost(spark: SparkSession, config: Config, data: ModelInput, out_di
     model.fit(
         Pool(catboost_frame(x, cats), y, cat_features=cats),
         eval_set=Pool(catboost_frame(x_valid, cats), y_valid, cat_features=cats),
+        init_model=os.path.join(start, "catboost_model.cbm") if start else None,
     )
     native = os.path.join(out_dir, "catboost_model.cbm")
     model.save_model(native)
@@ -243,7 +303,7 @@ def train_catboost(spark: SparkSession, config: Config, data: ModelInput, out_di
     return TrainedModel(
         "catboost",
         predict_with_catboost(spark, native, data.rows, cats),
-        {**params, "cat_features": len(cats)},
+        {**params, "cat_features": len(cats), "start": start or ""},
         native,
         importances,
         best_iteration=int(model.get_best_iteration()),
@@ -253,19 +313,20 @@ def train_catboost(spark: SparkSession, config: Config, data: ModelInput, out_di
 def predict_with_catboost(
     spark: SparkSession, native_path: str, rows: DataFrame, categorical_slots: list[int]
 ) -> DataFrame:
-    """Distributed scoring with a saved CatBoost model: the file is shipped to the executors."""
+    """Distributed scoring with a saved CatBoost model: its bytes are broadcast to the executors (a
+    file shipped with ``addFile`` keeps its name for the session, so a second model of the same
+    name, e.g. the next day's in one notebook, would be refused)."""
     import pandas as pd
     from pyspark.ml.functions import vector_to_array
 
-    spark.sparkContext.addFile(native_path)
-    name = os.path.basename(native_path)
+    with open(native_path, "rb") as f:
+        blob = spark.sparkContext.broadcast(f.read())
 
     def score(frames):
         from catboost import CatBoostRegressor
-        from pyspark import SparkFiles
 
         model = CatBoostRegressor()
-        model.load_model(SparkFiles.get(name))
+        model.load_model(blob=blob.value)
         for frame in frames:
             matrix = np.stack(frame["f"].to_numpy()) if len(frame) else np.empty((0, 0))
             yield pd.DataFrame(

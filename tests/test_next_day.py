@@ -1,0 +1,119 @@
+"""The next-day rerun: gold keeps the day before's fitted state, the trees continue from its models."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+
+import lightgbm
+import numpy as np
+from delta.tables import DeltaTable
+from pyspark.sql import functions as F
+
+from smp_spark import catalog
+from smp_spark.features.build import build_gold, feature_specs
+from smp_spark.features.gold import GOLD, gold_metadata, read_bronze, write_gold
+from smp_spark.features.reuse import moved_away_from_training, reusable_state
+from smp_spark.lake import read_table
+from smp_spark.models.run import model_dir, train_and_record
+from smp_spark.models.trees import append_lightgbm_trees, lightgbm_trees
+
+TREES = ("lightgbm", "xgboost", "catboost")
+
+
+def test_appended_lightgbm_trees_predict_the_sum_of_both_models():
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(400, 5))
+    y = x[:, 0] * 2 + np.sin(x[:, 1]) + rng.normal(scale=0.1, size=400)
+    params = {"objective": "regression", "verbose": -1, "num_leaves": 7}
+    first = lightgbm.train(params, lightgbm.Dataset(x, y), num_boost_round=6)
+    start = first.predict(x)
+    then = lightgbm.train(params, lightgbm.Dataset(x, y, init_score=start), num_boost_round=4)
+    merged = lightgbm.Booster(model_str=append_lightgbm_trees(first.model_to_string(), then.model_to_string()))
+    assert merged.num_trees() == 10
+    np.testing.assert_allclose(merged.predict(x), start + then.predict(x), rtol=0, atol=1e-12)
+
+
+def test_a_post_moving_away_from_training_is_named(spark):
+    def frame(rows):
+        return spark.createDataFrame(rows, "Postdate long, split string")
+
+    before = frame([(1, "train"), (2, "train"), (3, "valid"), (4, "test")])
+    later_posts = frame([(1, "train"), (2, "train"), (3, "train"), (4, "valid"), (5, "test")])
+    assert moved_away_from_training(before, later_posts) is None
+    earlier_posts = frame([(0, "train"), (1, "train"), (2, "valid"), (3, "valid"), (4, "test")])
+    assert moved_away_from_training(before, earlier_posts) == (
+        "training posts up to Postdate 2 would now reach valid or test (from 2)"
+    )
+    valid_to_test = frame([(1, "train"), (2, "train"), (3, "test"), (4, "test")])
+    assert (
+        moved_away_from_training(before, valid_to_test) == "valid posts up to Postdate 3 would now reach test (from 3)"
+    )
+
+
+def _day(spark, cfg, posts):
+    """Day's gold (keeping the state where allowed) and the three trees trained on it."""
+    DeltaTable.forPath(spark, cfg.table(catalog.POSTS.name)).delete()
+    posts.write.format("delta").mode("append").save(cfg.table(catalog.POSTS.name))
+    inputs = read_bronze(spark, cfg)
+    kept, why = reusable_state(spark, cfg, inputs)
+    gold, state = build_gold(inputs, cfg, kept.state if kept else None)
+    version = write_gold(spark, cfg, gold, state, feature_specs(cfg), kept.fitted_on if kept else None)
+    trained = {name: train_and_record(spark, cfg, name) for name in TREES}
+    return version, kept, why, trained
+
+
+def test_the_next_day_keeps_the_state_and_the_trees_continue_from_the_day_before(spark, generated_lake, tmp_path):
+    root = tmp_path / "lake"
+    for table in ("bronze", catalog.IMAGE_EMBEDDINGS.name):
+        shutil.copytree(generated_lake.table(table), root / table)
+    paths = replace(generated_lake.paths, lake=str(root), models=str(tmp_path / "models"))
+    cfg = replace(
+        generated_lake,
+        paths=paths,
+        features=replace(generated_lake.features, reuse_state=True),
+        train=replace(generated_lake.train, warm_start=True, tracking_uri=f"file:{tmp_path / 'mlruns'}"),
+    )
+    everything = read_table(spark, generated_lake.table(catalog.POSTS.name)).localCheckpoint()
+    cut = everything.agg(F.percentile_approx("Postdate", 0.95, 100_000)).first()[0]
+
+    # day 1: the release without its latest 5% of posts
+    version, kept, why, first = _day(spark, cfg, everything.filter(F.col("Postdate") <= cut))
+    assert (version, kept, why) == (0, None, "there is no earlier gold version")
+    # day 2: every post
+    version, kept, why, second = _day(spark, cfg, everything)
+    assert version == 1 and (kept.version, kept.fitted_on) == (0, 0)
+    assert why == "keeping the state of gold version 0 (fitted by version 0's build)"
+    assert gold_metadata(spark, cfg, 1)["fitted_on"] == 0
+
+    # a post that keeps its split keeps its feature values; outside training, all but the user's
+    # training-label history, which now counts the earlier posts that joined the training split
+    day1, day2 = (read_table(spark, cfg.table(GOLD), v) for v in (0, 1))
+    same = day2.join(day1.select("Pid", "split"), ["Pid", "split"], "left_semi").select(*day1.columns)
+    assert same.count() > 0.8 * day1.count()
+    assert same.filter(F.col("split") == "train").exceptAll(day1).count() == 0
+    stable = [c for c in day1.columns if c not in {s.name for s in feature_specs(cfg) if s.source == "posts.label"}]
+    assert len(stable) < len(day1.columns)
+    assert same.select(*stable).exceptAll(day1.select(*stable)).count() == 0
+
+    # LightGBM's model holds the day before's trees, then its own
+    with open(first["lightgbm"][0].native_path) as f:
+        earlier = lightgbm_trees(f.read())
+    with open(second["lightgbm"][0].native_path) as f:
+        continued = lightgbm_trees(f.read())
+    assert len(continued) > len(earlier) and continued[: len(earlier)] == earlier
+    # each tree model starts from the day before's and is as accurate as one trained anew
+    for name in TREES:
+        trained, scores = second[name]
+        assert trained.params["start"] == model_dir(cfg, name, 0)
+        valid = next(r["mae"] for r in scores if r["split"] == "valid")
+        fresh = train_and_record(spark, replace(cfg, train=replace(cfg.train, warm_start=False)), name)[1]
+        assert valid < 1.02 * next(r["mae"] for r in fresh if r["split"] == "valid"), name
+
+    # another fit setting: the state is fitted again, and the reason names the key
+    changed = replace(cfg, features=replace(cfg.features, svd_components=cfg.features.svd_components + 1))
+    assert reusable_state(spark, changed, read_bronze(spark, changed)) == (
+        None,
+        f"features.svd_components was {cfg.features.svd_components} for gold version 1, "
+        f"is {cfg.features.svd_components + 1} now",
+    )
