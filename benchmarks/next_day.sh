@@ -7,6 +7,10 @@
 #   benchmarks/next_day.sh ROOT [extra --set arguments for every job]
 # STAGES: the jobs run each day, in order (default: every stage of `make train-all` after the data);
 # DAY1_STAGES, when set, replaces them on day 1 (e.g. only ingest, for a lake to rerun on).
+# DAYS: the days to run (default "1 2"; DAYS=2 reruns day 2 on a lake that already holds day 1).
+# The incremental rerun (gold keeps day 1's fitted state, each model continues from day 1's):
+#   benchmarks/next_day.sh ROOT --set features.reuse_state=true --set train.warm_start=true
+# (both fall back to a fit from scratch on day 1, where nothing came before).
 # Holds /tmp/smp-spark-suite.lock per step so no test suite shares the two cores with a measurement.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +25,7 @@ SET=(--set "paths.raw=$ROOT/smpd/train" --set "paths.raw_test=$ROOT/smpd/test"
 measure() {
   flock /tmp/smp-spark-suite.lock $PY benchmarks/measure.py --label "$1" -- "${@:2}"
 }
-for day in 1 2; do
+for day in ${DAYS:-1 2}; do
   if [ "$day" = 1 ]; then
     release=(--set "data.release_share=$SHARE")
   else

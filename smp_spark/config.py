@@ -136,6 +136,7 @@ class FusionConfig:
     batch_size: int = 512  # the global batch: each of N Horovod processes takes batch_size / N rows a step
     learning_rate: float = 0.001  # Adam
     early_stopping_patience: int = 11  # epochs without a better valid MAE before training stops (the research's)
+    warm_start_patience: int = 3  # the same for a net continued from an earlier one (train.warm_start)
     lr_patience: int = 3  # ReduceLROnPlateau on the valid loss (MSE), as the research
     lr_factor: float = 0.2
     min_lr: float = 1e-6
@@ -354,6 +355,8 @@ def _validate(config: Config) -> None:
         raise ConfigError("config key 'features.encoding_folds' must be at least 2")
     if config.ingest.min_postdate >= config.ingest.max_postdate:
         raise ConfigError("config key 'ingest.min_postdate' must be below 'ingest.max_postdate'")
+    if config.fusion.early_stopping_patience < 1 or config.fusion.warm_start_patience < 1:
+        raise ConfigError("config keys 'fusion.early_stopping_patience' and 'fusion.warm_start_patience' must be >= 1")
     if config.fusion.epochs < 1:
         raise ConfigError("config key 'fusion.epochs' must be at least 1")
     if config.fusion.batch_size < 2:  # batch norm needs two rows a step

@@ -84,12 +84,14 @@ def parameter_digest(model: nn.Module) -> str:
     return digest.hexdigest()
 
 
-def training_fingerprint(layout: FusionLayout, fusion: FusionConfig, gold_version: int, processes: int) -> str:
+def training_fingerprint(
+    layout: FusionLayout, fusion: FusionConfig, gold_version: int, processes: int, start: str | None = None
+) -> str:
     """What a checkpoint must match to be resumed: the net's layout, the gold version, the process
-    count (it shapes the per-rank batch) and every fusion setting but the epoch limit and the
-    Horovod cycle time (neither changes the net)."""
+    count (it shapes the per-rank batch), the weights it started from and every fusion setting but
+    the epoch limit and the Horovod cycle time (neither changes the net)."""
     settings = {k: v for k, v in asdict(fusion).items() if k not in ("epochs", "cycle_time_ms")}
-    what = dict(layout=asdict(layout), fusion=settings, gold_version=gold_version, processes=processes)
+    what = dict(layout=asdict(layout), fusion=settings, gold_version=gold_version, processes=processes, start=start)
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -107,13 +109,15 @@ def _train_worker(
     steps: int,
     threads: int,
     fingerprint: str,
+    start: str | None = None,
 ) -> dict:
     """One Horovod rank (runs inside a Spark task): train on this rank's shards, evaluate on the
     whole valid split every epoch, and on rank 0 print progress and keep the best state_dict.
 
     After every epoch rank 0 writes the whole training state to ``fusion_checkpoint.pt``; a run
     that finds one with the same :func:`training_fingerprint` (a killed run) goes on after its epoch.
-    The checkpoint is removed when training ends.
+    The checkpoint is removed when training ends. From ``start`` (an earlier net's weights file)
+    the net begins with those weights, and their valid MAE is epoch 0's, the one to beat.
 
     Returns the rank, the parameter digests after the first step and at the end, and (rank 0) the
     per-epoch history."""
@@ -146,6 +150,8 @@ def _train_worker(
             history, best_mae, best_epoch, done = (state[k] for k in ("history", "best_mae", "best_epoch", "epoch"))
             if rank == 0:
                 print(f"fusion: resuming after epoch {done} from {checkpoint}", flush=True)
+    if start and not done:
+        model.load_state_dict(torch.load(start, weights_only=True))
     hvd.broadcast_parameters(model.state_dict(), root_rank=0)
     hvd.broadcast_optimizer_state(optimizer, root_rank=0)
     batch_size = max(2, fusion.batch_size // size)  # the global batch is the same for any process count
@@ -156,6 +162,12 @@ def _train_worker(
         print(f"fusion: shards in memory ({len(train_rows):,} + {len(valid_rows):,} rows a rank, "
               f"{time.time() - started:.1f}s); {fusion.precision} steps", flush=True)  # fmt: skip
     bfloat16 = fusion.precision == "bfloat16"
+    if start and not done:
+        predictions, labels = _valid_predictions(model, valid_rows, hvd)
+        best_mae = float(np.abs(predictions - labels).mean())
+        if rank == 0:
+            _save_atomically(model.state_dict(), os.path.join(out_dir, MODEL_FILE))
+            print(f"fusion: starting from {start}, valid MAE {best_mae:.4f}", flush=True)
 
     for epoch in range(done + 1, fusion.epochs + 1):
         started = time.time()
@@ -180,12 +192,7 @@ def _train_worker(
                 for stat in ("running_mean", "running_var"):
                     buffer = getattr(module, stat)
                     buffer.copy_(hvd.allreduce(buffer, op=hvd.Average, name=f"{name}.{stat}"))
-        model.eval()
-        with torch.no_grad():  # in float32 whatever the steps' precision, as predict_with_fusion
-            predictions = torch.cat([model(f) for f in valid_rows.features.split(EVAL_BATCH)])
-        labels = valid_rows.label
-        predictions = hvd.allgather(predictions, name="valid_predictions").numpy()
-        labels = hvd.allgather(labels, name="valid_labels").numpy()
+        predictions, labels = _valid_predictions(model, valid_rows, hvd)
         # the same on every rank: the same decisions. The LR schedule watches the valid loss (MSE) and
         # early stopping the valid MAE, as the research's callbacks did
         valid_mae = float(np.abs(predictions - labels).mean())
@@ -230,21 +237,45 @@ def _train_worker(
     )
 
 
-def train_fusion(spark: SparkSession, config: Config, data: ModelInput, out_dir: str) -> TrainedModel:
+def _valid_predictions(model: nn.Module, valid_rows, hvd) -> tuple[np.ndarray, np.ndarray]:
+    """The net's predictions for the whole valid split and their labels, gathered from every rank."""
+    model.eval()
+    with torch.no_grad():  # in float32 whatever the steps' precision, as predict_with_fusion
+        predictions = torch.cat([model(f) for f in valid_rows.features.split(EVAL_BATCH)])
+    predictions = hvd.allgather(predictions, name="valid_predictions").numpy()
+    return predictions, hvd.allgather(valid_rows.label, name="valid_labels").numpy()
+
+
+def train_fusion(
+    spark: SparkSession, config: Config, data: ModelInput, out_dir: str, start: str | None = None
+) -> TrainedModel:
     """Fit the net with ``horovod.spark.run`` (one process per task slot, at most
     ``train.num_workers``) and predict every post in Spark with the best epoch's weights.
 
     ``data`` must be assembled with :func:`with_embeddings` (``train_and_record`` does). Writes
     ``fusion_layout.json`` and ``fusion_model.pt`` to ``out_dir``; logs the per-epoch curves to the
-    active MLflow run, if any. ``extra`` holds the history and every rank's result."""
+    active MLflow run, if any. ``extra`` holds the history and every rank's result.
+
+    From ``start`` (an earlier net's folder, the same input slots): its layout (the same scaling)
+    and weights, a learning rate cut once by ``fusion.lr_factor`` and early stopping after
+    ``fusion.warm_start_patience`` epochs without beating the start's own valid MAE."""
     import horovod.spark
 
     fusion = replace(config.fusion, precision=resolve_precision(config.fusion.precision))
     processes = workers(spark, config)
-    layout = fit_layout(data, category_vocabularies(spark, config, data.gold_version), fusion.missing_indicators)
+    if start:
+        layout = FusionLayout.load(os.path.join(start, LAYOUT_FILE))
+        fusion = replace(
+            fusion,
+            learning_rate=fusion.learning_rate * fusion.lr_factor,
+            early_stopping_patience=fusion.warm_start_patience,
+        )
+        start = os.path.join(start, MODEL_FILE)
+    else:
+        layout = fit_layout(data, category_vocabularies(spark, config, data.gold_version), fusion.missing_indicators)
     os.makedirs(out_dir, exist_ok=True)
     layout.save(os.path.join(out_dir, LAYOUT_FILE))
-    fingerprint = training_fingerprint(layout, fusion, data.gold_version, processes)
+    fingerprint = training_fingerprint(layout, fusion, data.gold_version, processes, start)
     train, valid = petastorm_datasets(spark, config, data, processes)
     # writing them grew the driver's heap by gigabytes it holds idle while the ranks hold their shards
     # in memory (one machine in local mode): a full collection lets the JVM's G1 give the pages back
@@ -254,7 +285,7 @@ def train_fusion(spark: SparkSession, config: Config, data: ModelInput, out_dir:
         threads = int(spark.conf.get("spark.task.cpus", "1"))
         ranks = horovod.spark.run(
             _train_worker,
-            args=(train, valid, layout, fusion, out_dir, steps, threads, fingerprint),
+            args=(train, valid, layout, fusion, out_dir, steps, threads, fingerprint, start),
             num_proc=processes,
             use_gloo=True,
             env={"HOROVOD_CYCLE_TIME": f"{fusion.cycle_time_ms:g}"},  # added to each task's environment
@@ -267,6 +298,7 @@ def train_fusion(spark: SparkSession, config: Config, data: ModelInput, out_dir:
     params = {
         **asdict(fusion),
         "workers": processes,
+        "start": start or "",
         "steps_per_epoch": steps,
         "numeric_inputs": len(layout.numeric),
         "missing_flags": len(layout.indicators),

@@ -32,7 +32,6 @@ class Model(ABC):
 
     name: str
     native_file: str  # the model file plain lightgbm / xgboost / catboost / torch loads, in its folder
-    warm_starts = True  # can continue from an earlier model (train.warm_start, smp_spark/models/warm_start.py)
 
     def input_config(self, config: Config) -> Config:
         """The config its inputs are assembled under (the fusion net also takes the raw embeddings)."""
@@ -130,7 +129,6 @@ class CatBoost(Model):
 class Fusion(Model):
     name = "fusion"
     native_file = "fusion_model.pt"
-    warm_starts = False  # trains from scratch on every gold version
 
     def input_config(self, config):
         from smp_spark.models.fusion import with_embeddings
@@ -140,7 +138,7 @@ class Fusion(Model):
     def train(self, spark, config, data, out_dir, start=None):
         from smp_spark.models.fusion import train_fusion
 
-        return train_fusion(spark, config, data, out_dir)
+        return train_fusion(spark, config, data, out_dir, start)
 
     def predict_input(self, spark, folder, data):
         from smp_spark.models.fusion import predict_with_fusion
