@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,14 +44,13 @@ def workers(spark: SparkSession, config: Config) -> int:
 
 
 @contextlib.contextmanager
-def _fit_rows_once(data: ModelInput, tasks: int, extend: Callable[[DataFrame], DataFrame] | None = None):
-    """The training and validation rows in ``tasks`` partitions (with ``extend``'s columns), read
-    and assembled once: the distributed trainers pass over their input several times before
-    training (SynapseML: column statistics, row counts, a bin sample, the validation rows;
-    xgboost.spark: its own preparation), and each pass would otherwise read the gold table and
-    assemble the vectors again. Released when the fit returns."""
-    rows = fit_rows(data)
-    rows = (extend(rows) if extend else rows).repartition(tasks).persist(StorageLevel.MEMORY_AND_DISK)
+def _fit_rows_once(data: ModelInput, tasks: int):
+    """The training and validation rows in ``tasks`` partitions, read and assembled once: the
+    distributed trainers pass over their input several times before training (SynapseML: column
+    statistics, row counts, a bin sample, the validation rows; xgboost.spark: its own
+    preparation), and each pass would otherwise read the gold table and assemble the vectors
+    again. Released when the fit returns."""
+    rows = fit_rows(data).repartition(tasks).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         yield rows
     finally:
@@ -64,21 +61,10 @@ def _predictions(model, data: ModelInput) -> DataFrame:
     return model.transform(data.rows).select("Pid", "split", "label", F.col("prediction").cast("double"))
 
 
-INIT_SCORE = "_start_prediction"  # a warm start's earlier model's prediction, where new trees start
-
-
-def train_lightgbm(
-    spark: SparkSession, config: Config, data: ModelInput, out_dir: str, start: str | None = None
-) -> TrainedModel:
+def train_lightgbm(spark: SparkSession, config: Config, data: ModelInput, out_dir: str) -> TrainedModel:
     """SynapseML ``LightGBMRegressor``: L2 objective, MAE for early stopping, categorical slots
-    declared, one barrier task per slot on a fixed listen port.
-
-    From ``start`` (a folder with ``lightgbm_model.txt``): the new trees boost from that model's
-    predictions (``initScoreCol``; early stopping then counts only them) and are appended to its
-    trees. SynapseML's own ``modelString`` is not used: it merges the earlier trees in front but
-    counts the best iteration from the new ones, so the saved model would lose them.
-    """
-    from synapse.ml.lightgbm import LightGBMRegressionModel, LightGBMRegressor
+    declared, one barrier task per slot on a fixed listen port."""
+    from synapse.ml.lightgbm import LightGBMRegressor
 
     t = config.train
     tasks = workers(spark, config)
@@ -103,21 +89,9 @@ def train_lightgbm(
     max_cat_threshold = _distributed_max_cat_threshold(spark, data)
     if max_cat_threshold is not None:
         params["maxCatThreshold"] = max_cat_threshold
-    earlier, extend = None, None
-    if start:
-        with open(os.path.join(start, "lightgbm_model.txt")) as f:
-            earlier = f.read()
-        first = LightGBMRegressionModel.loadNativeModelFromString(earlier).setPredictionCol(INIT_SCORE)
-        extend, params["initScoreCol"] = first.transform, INIT_SCORE
     estimator = LightGBMRegressor(featuresCol="features", labelCol="label", validationIndicatorCol=VALID_FLAG, **params)
-    with _fit_rows_once(data, tasks, extend) as rows:
+    with _fit_rows_once(data, tasks) as rows:
         model = estimator.fit(rows)
-    best = int(model.getBoosterBestIteration())
-    if earlier is not None:
-        best += len(lightgbm_trees(earlier))
-        model = LightGBMRegressionModel.loadNativeModelFromString(
-            append_lightgbm_trees(earlier, model.getNativeModel())
-        )
     native = os.path.join(out_dir, "lightgbm_model.txt")
     os.makedirs(out_dir, exist_ok=True)
     with open(native, "w") as f:
@@ -126,37 +100,12 @@ def train_lightgbm(
     return TrainedModel(
         "lightgbm",
         _predictions(model, data),
-        {**params, "workers": tasks, "start": start or ""},
+        {**params, "workers": tasks},
         native,
         dict(zip(data.slot_names, map(float, gains))),
-        best_iteration=best,
+        best_iteration=int(model.getBoosterBestIteration()),
         spark_model=model,
     )
-
-
-_TREE_HEADER = re.compile(r"^Tree=\d+\n", re.MULTILINE)
-
-
-def _lightgbm_parts(model: str) -> tuple[str, list[str], str]:
-    """A LightGBM text model as its header, its trees' bodies and its tail (from ``end of trees``)."""
-    begin, end = model.index("\nTree=0\n") + 1, model.index("\nend of trees\n") + 1
-    return model[:begin], _TREE_HEADER.split(model[begin:end])[1:], model[end:]
-
-
-def lightgbm_trees(model: str) -> list[str]:
-    """The bodies of a LightGBM text model's trees, in order."""
-    return _lightgbm_parts(model)[1]
-
-
-def append_lightgbm_trees(first: str, then: str) -> str:
-    """One LightGBM text model with ``first``'s trees, then ``then``'s: it predicts the sum of the
-    two (``then``'s trees were fitted from ``first``'s predictions, so they hold no average of
-    their own). The header and tail are ``then``'s without ``tree_sizes`` (LightGBM then reads the
-    trees one after another)."""
-    _, earlier, _ = _lightgbm_parts(first)
-    head, later, tail = _lightgbm_parts(then)
-    head = "".join(line for line in head.splitlines(keepends=True) if not line.startswith("tree_sizes="))
-    return head + "".join(f"Tree={i}\n{tree}" for i, tree in enumerate(earlier + later)) + tail
 
 
 def _distributed_max_cat_threshold(spark: SparkSession, data: ModelInput) -> int | None:

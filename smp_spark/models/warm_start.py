@@ -35,6 +35,8 @@ def previous_model(spark: SparkSession, config: Config, kind: Model, data: Model
     in words."""
     if not config.train.warm_start:
         return None, "train.warm_start is off"
+    if not kind.warm_starts:
+        return None, f"{kind.name} trains anew on every gold version"
     fitted_on = gold_metadata(spark, config, data.gold_version).get("fitted_on")
     if fitted_on is None or fitted_on == data.gold_version:
         return None, f"gold version {data.gold_version} fitted its own feature state"
