@@ -71,10 +71,32 @@ def sync_table(
     changed = _without(source, current, [*keys, ROW_HASH])
     gone = _without(current.select(*keys), source.select(*keys), keys)
     batch = changed.withColumn(DELETE, F.lit(False))
-    batch = batch.unionByName(gone.withColumn(DELETE, F.lit(True)), allowMissingColumns=True).localCheckpoint()
+    _merge(table, batch.unionByName(gone.withColumn(DELETE, F.lit(True)), allowMissingColumns=True), keys)
+
+
+def upsert_rows(spark: SparkSession, path: str, rows: DataFrame, gone: DataFrame, keys: list[str]) -> None:
+    """Apply changes the caller already knows to the Delta table at ``path``: insert or replace
+    ``rows`` (on ``keys``) and delete the keys of ``gone``, in one MERGE of those rows alone.
+
+    :func:`sync_table` finds the changes itself, by hashing every row of the new content and
+    joining it to the table's keys and hashes: for a cache of 680,000 vectors that grew by 5%,
+    40 s of hashing to find rows the cache had just encoded. Rows neither in ``rows`` nor in
+    ``gone`` are not read. ``rows`` must be unique on ``keys`` and hold every column of the table
+    (the row hash is added here, as :func:`sync_table` adds it)."""
+    source = with_row_hash(rows, keys).withColumn(DELETE, F.lit(False))
+    deletes = gone.select(*keys).withColumn(DELETE, F.lit(True))
+    _merge(DeltaTable.forPath(spark, path), source.unionByName(deletes, allowMissingColumns=True), keys)
+
+
+def _merge(table: DeltaTable, batch: DataFrame, keys: list[str]) -> None:
+    """One MERGE of ``batch`` (rows with the table's columns and ``_sync_delete``) into ``table``:
+    marked keys deleted, the other rows inserted or replacing theirs. Materialised first, since
+    ``batch`` may read the table it changes; nothing to change, no commit."""
+    batch = batch.localCheckpoint()
     if batch.isEmpty():
         return
-    values = {f"`{c}`": f"s.`{c}`" for c in source.columns}
+    on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+    values = {f"`{c}`": f"s.`{c}`" for c in batch.columns if c != DELETE}
     (
         table.alias("t")
         .merge(batch.alias("s"), on)

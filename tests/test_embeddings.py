@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
 from smp_spark import catalog
@@ -89,6 +90,33 @@ def test_the_encoded_values_are_never_broadcast(spark, tmp_path):
     assert not [line for line in broadcasts if "cached_vector#" in line]
     rows = {r.Pid: r.cached_vector for r in spark.read.format("delta").load(stage.table).collect()}
     assert rows == {p: [p % 4 * 1.5] * 3 for p in range(12)}
+
+
+def test_a_grown_cache_merges_only_the_changed_posts(spark, tmp_path):
+    """The next day's posts: only their rows are written, the posts gone (or whose new content
+    failed to encode) are deleted, and every kept row keeps its value."""
+    stage = CachedStage(str(tmp_path / "cache"), "content_hash", "cached_vector array<float>", "test encoder")
+
+    def encode(frame: pd.DataFrame) -> pd.DataFrame:  # content 9 cannot be encoded
+        vectors = [None if h == 9 else [h * 1.5] for h in frame["content_hash"]]
+        return pd.DataFrame({"content_hash": frame["content_hash"], "cached_vector": vectors})
+
+    def wanted(rows):
+        return spark.createDataFrame(rows, "Pid long, content_hash long, text string")
+
+    day1 = [(p, p, f"text {p}") for p in range(6)]
+    assert update_cache(spark, stage, wanted(day1), encode, rows_per_task=2) == {"posts": 6, "encoded": 6, "failed": 0}
+    # day 2: posts 0-2 as they were; post 3's content now fails; post 4 gone; post 5's content is
+    # now post 2's (copied, not encoded); new post 6 (content 7) and new post 7 (fails)
+    day2 = [*day1[:3], (3, 9, "text 9"), (5, 2, "text 2"), (6, 7, "text 7"), (7, 9, "text 9")]
+    assert update_cache(spark, stage, wanted(day2), encode, rows_per_task=2) == {"posts": 7, "encoded": 2, "failed": 1}
+    rows = {r.Pid: r.cached_vector for r in read_table(spark, stage.table).collect()}
+    assert rows == {0: [0.0], 1: [1.5], 2: [3.0], 5: [3.0], 6: [10.5]}
+    merged = DeltaTable.forPath(spark, stage.table).history(1).first().operationMetrics
+    counts = [
+        merged[f"num{what}"] for what in ("SourceRows", "TargetRowsInserted", "TargetRowsUpdated", "TargetRowsDeleted")
+    ]
+    assert counts == ["4", "1", "1", "2"]  # posts 6; 5; 3 and 4: nothing else was written
 
 
 def test_a_cache_written_before_rows_named_their_encoder_is_encoded_again(spark, tmp_path, capsys):

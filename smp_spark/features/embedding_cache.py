@@ -4,9 +4,9 @@ embedding stages.
 A stage names, per post, a content hash (of the cleaned text, of the image bytes) and the payload
 the model needs (the text, the image's location). :func:`update_cache` encodes only contents whose
 hash is in no row of the table yet (identical contents once, in Spark tasks through a
-``mapInPandas`` encoder), copies the values of known hashes to new posts, and syncs the table to
-one row per wanted post with one Delta MERGE. A rerun on unchanged input reads only the key
-columns and encodes nothing.
+``mapInPandas`` encoder), copies the values of known hashes to new posts, and brings the table to
+one row per wanted post with one Delta MERGE of the changed rows alone. A rerun on unchanged input
+reads only the key columns and encodes nothing.
 
 Each row also names its ``encoder`` (the model and what changes its output: precision,
 resolution): a value is reused only for the same content *and* the same encoder, so a run with
@@ -24,7 +24,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from smp_spark.lake import sync_table, with_row_hash
+from smp_spark.lake import sync_table, upsert_rows, with_row_hash
 from smp_spark.session import no_broadcast_joins
 
 Encoder = Callable[[pd.DataFrame], pd.DataFrame]  # key + payload columns -> key + value columns
@@ -91,12 +91,13 @@ def update_cache(
         first = stage.value_columns[0]
         failed = encoded.filter(F.col(first).isNull()).count()
         values = known.unionByName(encoded.filter(F.col(first).isNotNull()))
-    kept = existing.join(keys, row_keys, "left_semi")
-    current = kept.select(*row_keys, *stage.value_columns).unionByName(
-        missing.join(values, key).select(*row_keys, *stage.value_columns)
-    )
+    # only what changed is written: the new posts' rows, and the posts no longer wanted (or whose
+    # new content failed to encode) deleted; the kept rows are not read again
+    new_rows = missing.join(values, key).select(*row_keys, *stage.value_columns)
+    kept = existing.join(keys, row_keys, "left_semi").select("Pid")
+    gone = existing.select("Pid").join(kept, "Pid", "left_anti").join(new_rows.select("Pid"), "Pid", "left_anti")
     with no_broadcast_joins(spark):  # the encoded values' size is unknown to the planner
-        sync_table(spark, current, stage.table, ["Pid"])  # the encoded values are checkpointed: no re-encoding
+        upsert_rows(spark, stage.table, new_rows, gone, ["Pid"])  # the encoded values are checkpointed
     return {"posts": posts, "encoded": count, "failed": failed}
 
 
