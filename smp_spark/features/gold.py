@@ -142,9 +142,14 @@ PROTOCOL_NOTES = {
 def gold_metadata(spark: SparkSession, config: Config, gold_version: int) -> dict:
     """The user metadata a gold version was committed with (``protocol``, ``features``); empty when
     its commit is no longer in the Delta log (log retention)."""
-    history = DeltaTable.forPath(spark, config.table(GOLD)).history()
-    found = history.filter(F.col("version") == gold_version).select("userMetadata").first()
-    return json.loads(found[0]) if found and found[0] else {}
+    return gold_commits(spark, config).get(gold_version, {})
+
+
+def gold_commits(spark: SparkSession, config: Config) -> dict[int, dict]:
+    """Every gold version still in the Delta log -> the user metadata it was committed with (one
+    read of the log's history: a row per commit, small)."""
+    history = DeltaTable.forPath(spark, config.table(GOLD)).history().select("version", "userMetadata")
+    return {int(r[0]): json.loads(r[1]) if r[1] else {} for r in history.collect()}
 
 
 def gold_protocol(spark: SparkSession, config: Config, gold_version: int) -> str:

@@ -17,9 +17,9 @@ import re
 from pyspark.sql import SparkSession
 
 from smp_spark.config import Config
-from smp_spark.features.gold import gold_metadata
+from smp_spark.features.gold import gold_commits
 from smp_spark.models.dataset import ModelInput
-from smp_spark.models.registry import Model, trained_slots
+from smp_spark.models.registry import LAYOUT_FILE, Model, trained_slots
 
 
 def _earlier_versions(root: str, gold_version: int) -> list[int]:
@@ -37,16 +37,18 @@ def previous_model(spark: SparkSession, config: Config, kind: Model, data: Model
         return None, "train.warm_start is off"
     if not kind.warm_starts:
         return None, f"{kind.name} trains anew on every gold version"
-    fitted_on = gold_metadata(spark, config, data.gold_version).get("fitted_on")
+    commits = gold_commits(spark, config)
+    fitted_on = commits.get(data.gold_version, {}).get("fitted_on")
     if fitted_on is None or fitted_on == data.gold_version:
         return None, f"gold version {data.gold_version} fitted its own feature state"
     root = os.path.join(config.path("models"), kind.name)
     for version in _earlier_versions(root, data.gold_version):
-        if gold_metadata(spark, config, version).get("fitted_on", version) != fitted_on:
+        if commits.get(version, {}).get("fitted_on", version) != fitted_on:
             continue
         folder = os.path.join(root, f"gold_v{version}")
-        if not os.path.exists(os.path.join(folder, kind.native_file)):
-            return None, f"{folder} has no {kind.native_file}"
+        for needed in (kind.native_file, LAYOUT_FILE):
+            if not os.path.exists(os.path.join(folder, needed)):
+                return None, f"{folder} has no {needed}"
         if trained_slots(folder, kind.name) != data.slot_names:
             return None, f"{folder} was trained on another input layout"
         return folder, f"continuing from {folder}"
