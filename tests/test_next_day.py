@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import replace
 
@@ -14,7 +15,10 @@ from smp_spark.features.build import build_gold, feature_specs
 from smp_spark.features.gold import GOLD, gold_metadata, read_bronze, write_gold
 from smp_spark.features.reuse import moved_away_from_training, reusable_state
 from smp_spark.lake import read_table
+from smp_spark.models.dataset import model_input
+from smp_spark.models.registry import LAYOUT_FILE, model
 from smp_spark.models.run import model_dir, train_and_record
+from smp_spark.models.warm_start import previous_model
 
 MODELS = ("lightgbm", "xgboost", "catboost", "fusion")
 
@@ -89,6 +93,14 @@ def test_the_next_day_keeps_the_state_and_the_models_continue_from_the_day_befor
         valid = next(r["mae"] for r in scores if r["split"] == "valid")
         fresh = train_and_record(spark, replace(cfg, train=replace(cfg.train, warm_start=False)), name)[1]
         assert valid < 1.02 * next(r["mae"] for r in fresh if r["split"] == "valid"), name
+
+    # a day-1 folder saved before models recorded their input layout: trained anew, saying why
+    catboost = model("catboost")
+    os.remove(os.path.join(model_dir(cfg, "catboost", 0), LAYOUT_FILE))
+    assert previous_model(spark, cfg, catboost, model_input(spark, catboost.input_config(cfg))) == (
+        None,
+        f"{model_dir(cfg, 'catboost', 0)} has no {LAYOUT_FILE}",
+    )
 
     # another fit setting: the state is fitted again, and the reason names the key
     changed = replace(cfg, features=replace(cfg.features, svd_components=cfg.features.svd_components + 1))
