@@ -61,9 +61,9 @@ def update_cache(
     _create_or_replace(spark, stage)
     existing = spark.read.format("delta").load(stage.table)
     missing = keys.join(existing.select(*row_keys), row_keys, "left_anti").localCheckpoint()
-    stale = existing.select(*row_keys).join(keys, row_keys, "left_anti").limit(1).count()
+    stale = existing.select(*row_keys).join(keys, row_keys, "left_anti")  # rows no post wants as they are
     posts, new_posts = keys.count(), missing.count()
-    if not new_posts and not stale:
+    if not new_posts and not stale.limit(1).count():
         return {"posts": posts, "encoded": 0, "failed": 0}
 
     needed = missing.select(key).distinct()
@@ -91,11 +91,10 @@ def update_cache(
         first = stage.value_columns[0]
         failed = encoded.filter(F.col(first).isNull()).count()
         values = known.unionByName(encoded.filter(F.col(first).isNotNull()))
-    # only what changed is written: the new posts' rows, and the posts no longer wanted (or whose
-    # new content failed to encode) deleted; the kept rows are not read again
+    # only what changed is written: the new posts' rows, and the stale rows no new row replaces
+    # (a post gone, or whose new content failed to encode) deleted; the kept rows are not read again
     new_rows = missing.join(values, key).select(*row_keys, *stage.value_columns)
-    kept = existing.join(keys, row_keys, "left_semi").select("Pid")
-    gone = existing.select("Pid").join(kept, "Pid", "left_anti").join(new_rows.select("Pid"), "Pid", "left_anti")
+    gone = stale.select("Pid").join(new_rows.select("Pid"), "Pid", "left_anti")
     with no_broadcast_joins(spark):  # the encoded values' size is unknown to the planner
         upsert_rows(spark, stage.table, new_rows, gone, ["Pid"])  # the encoded values are checkpointed
     return {"posts": posts, "encoded": count, "failed": failed}
