@@ -20,14 +20,20 @@ from smp_spark.features.image_model import (
     FLOAT32_BLOCKS,
     MODEL_NAME,
     STATS,
+    _bfloat16_forward,
+    _normalised,
     bfloat16_model,
+    bfloat16_runtime,
     class_scores,
     colour_stats,
+    crop,
     decode,
     encode_images,
     inference_model,
     load_model,
+    onnx_graph,
     preprocess,
+    split_graphs,
     target_side,
     weights_file,
 )
@@ -150,15 +156,20 @@ def test_inputs_are_scaled_as_the_tf_lite_models_were_trained():
 def test_bfloat16_scores_match_float32():
     blobs = [CHINA.read_bytes(), FLOWER.read_bytes(), HOPPER.read_bytes()]
     exact, _ = encode_images(blobs, 224, "float32", 3)
-    fast, _ = encode_images(blobs, 224, "bfloat16", 3)
-    cosine = (exact * fast).sum(1) / np.linalg.norm(exact, axis=1) / np.linalg.norm(fast, axis=1)
-    assert cosine.min() > 0.999  # 0.9997-0.9998 measured (all layers in bfloat16: 0.996-0.998)
-    assert np.array_equal(exact[:2].argmax(1), fast[:2].argmax(1))  # clear winners stay
-    assert fast[2].argmax() in np.argsort(exact[2])[-2:]  # Hopper: mortarboard 0.25 vs academic gown 0.25
-    assert not np.array_equal(exact, fast)  # the bfloat16 layers really ran
+    fast, _ = encode_images(blobs, 224, "bfloat16", 3)  # OpenVINO where installed (make setup installs it)
+    with torch.inference_mode():
+        in_torch = _bfloat16_forward(_normalised([crop(decode(blob, 224), 224) for blob in blobs])).float().numpy()
+    for scores in (fast, in_torch):
+        cosine = (exact * scores).sum(1) / np.linalg.norm(exact, axis=1) / np.linalg.norm(scores, axis=1)
+        assert cosine.min() > 0.999  # 0.9997-0.9998 measured (all layers in bfloat16: 0.996-0.998)
+        assert np.array_equal(exact[:2].argmax(1), scores[:2].argmax(1))  # clear winners stay
+        assert scores[2].argmax() in np.argsort(exact[2])[-2:]  # Hopper: mortarboard 0.25 vs academic gown 0.25
+        assert not np.array_equal(exact, scores)  # the bfloat16 layers really ran
+    assert bfloat16_runtime() == "OpenVINO"
+    assert not np.array_equal(fast, in_torch)  # two runtimes, two roundings
 
 
-def test_bfloat16_keeps_the_stem_and_the_first_blocks_in_float32():
+def test_bfloat16_keeps_the_stem_and_the_first_blocks_in_float32_in_torch():
     model = bfloat16_model()
     seen = {}
 
@@ -174,7 +185,8 @@ def test_bfloat16_keeps_the_stem_and_the_first_blocks_in_float32():
         + [(f"block {i}", block) for i, block in enumerate(model._blocks)]
     ]
     try:
-        class_scores(preprocess([Image.new("RGB", (160, 128), (90, 140, 200))], 128), "bfloat16")
+        with torch.inference_mode():
+            _bfloat16_forward(preprocess([Image.new("RGB", (160, 128), (90, 140, 200))], 128))
     finally:
         for hook in hooks:
             hook.remove()
@@ -182,6 +194,36 @@ def test_bfloat16_keeps_the_stem_and_the_first_blocks_in_float32():
     assert {seen[name] for name in ["stem", *first]} == {torch.float32}
     rest = [f"block {i}" for i in range(FLOAT32_BLOCKS, len(model._blocks))] + ["head", "fc"]
     assert {seen[name] for name in rest} == {torch.bfloat16}
+
+
+def test_bfloat16_keeps_the_stem_and_the_first_blocks_in_float32_in_openvino():
+    """The two compiled graphs of the OpenVINO path: every convolution of the head runs float32,
+    every convolution and the classifier of the tail bfloat16 (as the CPU plugin reports them)."""
+    from smp_spark.features import openvino_graphs
+
+    pixels = preprocess([Image.new("RGB", (160, 128), (90, 140, 200))], 128).numpy()
+    head, tail = split_graphs(128)
+    scores = openvino_graphs.run(tail, "bf16", openvino_graphs.run(head, "f32", pixels))
+    assert scores.shape == (1, CLASSES) and scores.dtype == np.float32
+
+    def precisions(path, precision):
+        ops = openvino_graphs.infer_request(path, precision).get_compiled_model().get_runtime_model().get_ops()
+        info = [(op.get_rt_info()["layerType"], op.get_rt_info()["runtimePrecision"]) for op in ops]
+        info = [(kind.astype(str), runs_in.astype(str)) for kind, runs_in in info]
+        return {kind: {p for k, p in info if k == kind} for kind, _ in info}
+
+    in_head, in_tail = precisions(head, "f32"), precisions(tail, "bf16")
+    assert in_head["Convolution"] == {"f32"}  # depthwise convolutions included
+    assert in_tail["Convolution"] == {"bf16"} and in_tail["FullyConnected"] == {"bf16"}
+    import openvino
+
+    def kinds(path):
+        return [op.get_type_name() for op in openvino.Core().read_model(str(path)).get_ops()]
+
+    assert kinds(head).count("GroupConvolution") == FLOAT32_BLOCKS  # one depthwise a block: these blocks, no more
+    whole = kinds(onnx_graph(128))
+    for kind in ("Convolution", "GroupConvolution", "MatMul"):  # together the two graphs are the whole model
+        assert kinds(head).count(kind) + kinds(tail).count(kind) == whole.count(kind) > 0
 
 
 def test_auto_precision_needs_a_bfloat16_flag_and_a_measured_speedup():

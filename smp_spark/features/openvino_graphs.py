@@ -1,0 +1,64 @@
+"""OpenVINO runs of the image model's ONNX graphs: its bfloat16 path where OpenVINO is installed.
+
+Why: on a CPU with bfloat16 tiles (Intel AMX) OpenVINO's CPU plugin runs EfficientNet-Lite0 in
+bfloat16 about 2x torch's bfloat16 forward pass, its depthwise convolutions included, which torch
+runs barely faster than float32 there (``docs/benchmarks.md``, session 31). It has no per-layer
+precision switch that its CPU plugin honours, so a model whose first layers must stay float32 is
+two graphs, compiled one float32 and one bfloat16, the first's output fed to the second.
+
+The graphs are exported from the installed weights into the model cache
+(:mod:`smp_spark.model_cache`), named after the weights, the recipe and the OpenVINO version; never
+committed. Each compiled model runs one thread, unpinned (Spark runs one task per core, each in its
+own worker: OpenVINO's default pinning put two workers' threads on one core), is compiled once per
+Python worker, and takes any batch size.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+from pathlib import Path
+from typing import Literal
+
+from smp_spark.model_cache import cache_dir
+
+Precision = Literal["f32", "bf16"]  # OpenVINO's INFERENCE_PRECISION_HINT values used here
+_requests: dict = {}  # one infer request per (graph file, precision) per Python worker
+
+
+def available() -> bool:
+    """Whether OpenVINO is installed (the deep-learning extra installs it)."""
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def graph_path(stem: str) -> Path:
+    """The cached ONNX file of graph ``stem`` for this machine's OpenVINO version."""
+    return cache_dir() / f"{stem}-ov{metadata.version('openvino')}.onnx"
+
+
+def infer_request(path: Path, precision: Precision):
+    """This worker's one-thread CPU infer request over the graph at ``path``, run in ``precision``
+    (``bf16`` converts every layer it can: the CPU plugin keeps float32 only where bfloat16 is not
+    supported or at the graph's tail)."""
+    key = (str(path), precision)
+    if key not in _requests:
+        import openvino as ov
+
+        options = {
+            "INFERENCE_NUM_THREADS": 1,
+            "NUM_STREAMS": 1,
+            "INFERENCE_PRECISION_HINT": precision,
+            # pinned, every worker's thread went to the same core: two tasks ran at half speed each
+            "ENABLE_CPU_PINNING": False,
+        }
+        _requests[key] = ov.Core().compile_model(str(path), "CPU", options).create_infer_request()
+    return _requests[key]
+
+
+def run(path: Path, precision: Precision, inputs):
+    """The first output of the graph at ``path`` on ``inputs`` (one array): a float32 array of its
+    own (``infer`` copies its outputs unless told to share them)."""
+    return infer_request(path, precision).infer({0: inputs})[0]
