@@ -92,9 +92,9 @@ def encode(texts: list[str], batch_size: int, precision: str = "float32") -> lis
 
 def encoder_name(precision: str) -> str:
     """What made a table's vectors: the model and the resolved precision (the int8 graph's recipe)."""
-    from smp_spark.features import text_model
+    from smp_spark.features import text_bf16, text_model
 
-    recipe = {"int8": f" recipe {text_model.RECIPE}", "bfloat16": " weights"}.get(precision, "")
+    recipe = {"int8": f" recipe {text_model.RECIPE}", "bfloat16": f" weights, {text_bf16.runtime()}"}.get(precision, "")
     return f"all-MiniLM-L6-v2 {precision}{recipe}"
 
 

@@ -1,10 +1,11 @@
-"""OpenVINO runs of the image model's ONNX graphs: its bfloat16 path where OpenVINO is installed.
+"""OpenVINO runs of the models' ONNX graphs: their bfloat16 paths where OpenVINO is installed.
 
 Why: on a CPU with bfloat16 tiles (Intel AMX) OpenVINO's CPU plugin runs EfficientNet-Lite0 in
 bfloat16 about 2x torch's bfloat16 forward pass, its depthwise convolutions included, which torch
-runs barely faster than float32 there (``docs/benchmarks.md``, session 31). It has no per-layer
-precision switch that its CPU plugin honours, so a model whose first layers must stay float32 is
-two graphs, compiled one float32 and one bfloat16, the first's output fed to the second.
+runs barely faster than float32 there, and MiniLM about 1.15x (``docs/benchmarks.md``, session
+31). It has no per-layer precision switch that its CPU plugin honours, so a model whose first
+layers must stay float32 is two graphs, compiled one float32 and one bfloat16, the first's output
+fed to the second (:func:`smp_spark.features.image_model.split_graphs`).
 
 The graphs are exported from the installed weights into the model cache
 (:mod:`smp_spark.model_cache`), named after the weights, the recipe and the OpenVINO version; never
@@ -59,6 +60,6 @@ def infer_request(path: Path, precision: Precision):
 
 
 def run(path: Path, precision: Precision, inputs):
-    """The first output of the graph at ``path`` on ``inputs`` (one array): a float32 array of its
-    own (``infer`` copies its outputs unless told to share them)."""
-    return infer_request(path, precision).infer({0: inputs})[0]
+    """The first output of the graph at ``path`` on ``inputs`` (one array, or arrays by input
+    name): a float32 array of its own (``infer`` copies its outputs unless told to share them)."""
+    return infer_request(path, precision).infer(inputs if isinstance(inputs, dict) else {0: inputs})[0]
