@@ -336,7 +336,8 @@ def _bfloat16_forward(batch):
     percent of the work), :func:`_tail` in bfloat16. All in bfloat16, the logits of 50,000
     generated images met float32's at mean cosine 0.9955 but min 0.916 (session 26; in OpenVINO
     0.9955 and 0.909, session 31); with the stem and one block in float32, min 0.991 (torch) and
-    0.985 (OpenVINO); with two blocks (:data:`FLOAT32_BLOCKS`) see ``docs/benchmarks.md``."""
+    0.985 (OpenVINO); with two (:data:`FLOAT32_BLOCKS`), in OpenVINO, mean 0.9996, min 0.993
+    (``docs/benchmarks.md``, session 31)."""
     import torch
 
     model = bfloat16_model()

@@ -9,26 +9,21 @@ other graph (an image resolution first used) is built by the first worker that n
 
 from __future__ import annotations
 
-from importlib import metadata
 from pathlib import Path
 
-from smp_spark.model_cache import cache_dir
+from smp_spark import model_cache
 
 _sessions: dict = {}  # one ONNX Runtime session per graph file per Python worker
 
 
 def available() -> bool:
     """Whether ONNX Runtime is installed (the deep-learning extra installs it)."""
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return model_cache.installed("onnxruntime")
 
 
 def graph_path(stem: str) -> Path:
-    """The cached file of graph ``stem`` for this machine's ONNX Runtime version."""
-    return cache_dir() / f"{stem}-ort{metadata.version('onnxruntime')}.onnx"
+    """The cached ONNX file of graph ``stem`` for this machine's ONNX Runtime version."""
+    return model_cache.graph_path(stem, "onnxruntime", "ort")
 
 
 def session(path: Path):

@@ -16,11 +16,10 @@ Python worker, and takes any batch size.
 
 from __future__ import annotations
 
-from importlib import metadata
 from pathlib import Path
 from typing import Literal
 
-from smp_spark.model_cache import cache_dir
+from smp_spark import model_cache
 
 Precision = Literal["f32", "bf16"]  # OpenVINO's INFERENCE_PRECISION_HINT values used here
 _requests: dict = {}  # one infer request per (graph file, precision) per Python worker
@@ -28,16 +27,12 @@ _requests: dict = {}  # one infer request per (graph file, precision) per Python
 
 def available() -> bool:
     """Whether OpenVINO is installed (the deep-learning extra installs it)."""
-    try:
-        import openvino  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return model_cache.installed("openvino")
 
 
 def graph_path(stem: str) -> Path:
     """The cached ONNX file of graph ``stem`` for this machine's OpenVINO version."""
-    return cache_dir() / f"{stem}-ov{metadata.version('openvino')}.onnx"
+    return model_cache.graph_path(stem, "openvino", "ov")
 
 
 def infer_request(path: Path, precision: Precision):
