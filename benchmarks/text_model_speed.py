@@ -8,10 +8,10 @@ Texts: ``--texts`` posts of a freshly generated release (``smp_spark.generate``,
 as ``cleaned_text`` does (the same regular expressions, in Python's ``regex``). Reference: the
 float32 sentence-transformers vectors. Settings, run in turn ``--rounds`` times over the same
 texts so a busy machine slows them alike (rates are texts per second of wall time and of this
-process's CPU time): sentence-transformers float32 and bfloat16 autocast, the model with bfloat16
-weights as shipped (``text_bf16``), and ONNX Runtime with the fused float graph, int8 on every
-MatMul, int8 with the feed-forward output projections in float (recipe 1), and int8 as shipped
-(those six scaled per word piece). Agreement: mean and min cosine to the reference. Ends with
+process's CPU time): sentence-transformers float32 and bfloat16 autocast, ``text_bf16`` in
+OpenVINO (as shipped) and in torch (its path without openvino), and ONNX Runtime with the fused
+float graph, int8 on every MatMul, int8 with the feed-forward output projections in float (recipe
+1), and int8 as shipped (those six scaled per word piece). Agreement: mean and min cosine to the reference. Ends with
 this machine's ``auto`` setting in two processes at once (the 2 cores of one executor), end to end.
 """
 
@@ -57,7 +57,7 @@ def variants(scratch: Path) -> dict:
     """The settings compared: name -> encode(texts, batch) -> array."""
     import torch
 
-    from smp_spark.features import embeddings, text_model
+    from smp_spark.features import embeddings, text_bf16, text_model
 
     torch.set_num_threads(1)
     fused = text_model.fuse(text_model.export_float(scratch / "export.onnx"), scratch / "fused.onnx")
@@ -71,13 +71,25 @@ def variants(scratch: Path) -> dict:
         with torch.autocast("cpu", dtype=torch.bfloat16):
             return embeddings.load_model().encode(texts, batch_size=batch, show_progress_bar=False)
 
+    def bfloat16_in(runtime):
+        def encode(texts, batch):
+            shipped = text_bf16.runtime
+            text_bf16.runtime = lambda: runtime  # the path text_bf16 takes where only that runtime is installed
+            try:
+                return text_bf16.encode(texts, batch)
+            finally:
+                text_bf16.runtime = shipped
+
+        return encode
+
     def ort_encoder(graph):
         return lambda texts, batch: text_model.encode(texts, graph)  # one text per run
 
     return {
         "sentence-transformers float32 (reference)": torch_encoder("float32"),
         "sentence-transformers bfloat16 autocast": autocast,
-        "torch bfloat16 weights as shipped (text_bf16)": torch_encoder("bfloat16"),
+        "bfloat16 in OpenVINO as shipped (text_bf16)": bfloat16_in("OpenVINO"),
+        "bfloat16 weights in torch (text_bf16 without openvino)": bfloat16_in("torch"),
         "ONNX Runtime float32 (fused graph)": ort_encoder(fused),
         "ONNX Runtime int8, every MatMul": ort_encoder(every_int8),
         "ONNX Runtime int8, FFN outputs float (recipe 1)": ort_encoder(ffn_float),
