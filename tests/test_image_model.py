@@ -169,6 +169,24 @@ def test_bfloat16_scores_match_float32():
     assert not np.array_equal(fast, in_torch)  # two runtimes, two roundings
 
 
+def test_each_precision_takes_its_own_runtime(monkeypatch):
+    """float32 never goes to OpenVINO, bfloat16 never to ONNX Runtime: where one runtime is missing,
+    that precision runs in torch and the other keeps its runtime."""
+    from smp_spark.features import onnx_graphs, openvino_graphs
+
+    batch = preprocess([Image.new("RGB", (160, 128), (90, 140, 200)), Image.new("RGB", (128, 160), (200, 40, 9))], 128)
+    exact, fast = class_scores(batch, "float32"), class_scores(batch, "bfloat16")
+    with torch.inference_mode():
+        in_torch = inference_model()(batch).numpy(), _bfloat16_forward(batch).float().numpy()
+    monkeypatch.setattr(onnx_graphs, "available", lambda: False)  # no onnxruntime: float32 in torch
+    assert np.array_equal(class_scores(batch, "float32"), in_torch[0])
+    assert np.array_equal(class_scores(batch, "bfloat16"), fast)  # still OpenVINO
+    monkeypatch.setattr(openvino_graphs, "available", lambda: False)  # nor openvino: bfloat16 in torch too
+    assert np.array_equal(class_scores(batch, "bfloat16"), in_torch[1])
+    assert not np.array_equal(fast, in_torch[1])  # OpenVINO had run, not torch
+    np.testing.assert_allclose(exact, in_torch[0], atol=2e-3)  # ONNX Runtime had run the same float32 model
+
+
 def test_bfloat16_keeps_the_stem_and_the_first_blocks_in_float32_in_torch():
     model = bfloat16_model()
     seen = {}

@@ -303,12 +303,13 @@ def class_scores(batch, precision: str) -> np.ndarray:
         raise ValueError(f"precision must be float32 or bfloat16, not {precision!r}")
     _check(batch.shape[2])
     _check(batch.shape[3])
-    square = batch.shape[2] == batch.shape[3]
-    if square and (precision == "float32" and onnx_graphs.available() or bfloat16_runtime() == "OpenVINO"):
+    square, side = batch.shape[2] == batch.shape[3], batch.shape[2]  # the graphs are square
+    if square and precision == "float32" and onnx_graphs.available():
         pixels = np.ascontiguousarray(batch.numpy(), dtype=np.float32)
-        if precision == "float32":
-            return onnx_graphs.session(onnx_graph(batch.shape[2])).run(None, {"pixels": pixels})[0]
-        head, tail = split_graphs(batch.shape[2])
+        return onnx_graphs.session(onnx_graph(side)).run(None, {"pixels": pixels})[0]
+    if square and precision == "bfloat16" and bfloat16_runtime() == "OpenVINO":
+        head, tail = split_graphs(side)
+        pixels = np.ascontiguousarray(batch.numpy(), dtype=np.float32)
         return openvino_graphs.run(tail, "bf16", openvino_graphs.run(head, "f32", pixels))
     with torch.inference_mode():
         logits = _bfloat16_forward(batch) if precision == "bfloat16" else inference_model()(batch)
