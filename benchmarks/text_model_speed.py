@@ -9,7 +9,8 @@ as ``cleaned_text`` does (the same regular expressions, in Python's ``regex``). 
 float32 sentence-transformers vectors. Settings, run in turn ``--rounds`` times over the same
 texts so a busy machine slows them alike (rates are texts per second of wall time and of this
 process's CPU time): sentence-transformers float32 and bfloat16 autocast, ``text_bf16`` in
-OpenVINO (as shipped) and in torch (its path without openvino), and ONNX Runtime with the fused
+OpenVINO (as shipped) and in torch (its path without openvino), that graph in static int8 in
+OpenVINO (calibrated on 300 other generated texts; not shipped), and ONNX Runtime with the fused
 float graph, int8 on every MatMul, int8 with the feed-forward output projections in float (recipe
 1), and int8 as shipped (those six scaled per word piece). Agreement: mean and min cosine to the reference. Ends with
 this machine's ``auto`` setting in two processes at once (the 2 cores of one executor), end to end.
@@ -53,7 +54,49 @@ def generated_texts(n: int) -> list[str]:
     return texts
 
 
-def variants(scratch: Path) -> dict:
+def openvino_int8(scratch: Path, calibration: list[str], keep_ffn_float: bool) -> Path:
+    """The float graph of ``text_bf16`` with its weight MatMuls in static int8 (ONNX Runtime's
+    quantizer, QDQ format, symmetric: weights per output channel, activations per tensor from
+    ``calibration``, one text per run), run by OpenVINO on the AMX int8 tiles; with
+    ``keep_ffn_float`` the six feed-forward output projections stay bfloat16. Session 32: not
+    shipped (``docs/benchmarks.md``)."""
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    from smp_spark.features import text_bf16, text_model
+
+    source = str(text_bf16.graph())
+    model = onnx.load(source)
+    weights = {w.name for w in model.graph.initializer}
+    excluded = [
+        n.name
+        for n in model.graph.node
+        if n.op_type == "MatMul"
+        and (n.input[1] not in weights or (keep_ffn_float and n.name.endswith(text_model.FLOAT_MATMULS)
+                                           and "attention" not in n.name))
+    ]  # fmt: skip
+
+    class Texts(CalibrationDataReader):
+        def __init__(self):
+            self.encodings = iter(text_model.tokenizer().encode_batch(calibration))
+
+        def get_next(self):
+            encoding = next(self.encodings, None)
+            if encoding is None:
+                return None
+            ids = np.asarray([encoding.ids], np.int64)
+            return {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+
+    dest = scratch / f"openvino_int8_{'ffn_float' if keep_ffn_float else 'all'}.onnx"
+    quantize_static(
+        source, str(dest), Texts(), quant_format=QuantFormat.QDQ, op_types_to_quantize=["MatMul"],
+        per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, nodes_to_exclude=excluded,
+        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
+    )  # fmt: skip
+    return dest
+
+
+def variants(scratch: Path, calibration: list[str]) -> dict:
     """The settings compared: name -> encode(texts, batch) -> array."""
     import torch
 
@@ -71,16 +114,21 @@ def variants(scratch: Path) -> dict:
         with torch.autocast("cpu", dtype=torch.bfloat16):
             return embeddings.load_model().encode(texts, batch_size=batch, show_progress_bar=False)
 
-    def bfloat16_in(runtime):
+    def bfloat16_in(runtime, onnx_graph=None):
         def encode(texts, batch):
-            shipped = text_bf16.runtime
+            shipped = text_bf16.runtime, text_bf16.graph
             text_bf16.runtime = lambda: runtime  # the path text_bf16 takes where only that runtime is installed
+            if onnx_graph is not None:
+                text_bf16.graph = lambda: onnx_graph
             try:
                 return text_bf16.encode(texts, batch)
             finally:
-                text_bf16.runtime = shipped
+                text_bf16.runtime, text_bf16.graph = shipped
 
         return encode
+
+    def openvino_int8_in(keep_ffn_float):
+        return bfloat16_in("OpenVINO", openvino_int8(scratch, calibration, keep_ffn_float))
 
     def ort_encoder(graph):
         return lambda texts, batch: text_model.encode(texts, graph)  # one text per run
@@ -90,6 +138,8 @@ def variants(scratch: Path) -> dict:
         "sentence-transformers bfloat16 autocast": autocast,
         "bfloat16 in OpenVINO as shipped (text_bf16)": bfloat16_in("OpenVINO"),
         "bfloat16 weights in torch (text_bf16 without openvino)": bfloat16_in("torch"),
+        "OpenVINO static int8, every weight MatMul": openvino_int8_in(keep_ffn_float=False),
+        "OpenVINO static int8, FFN outputs bfloat16": openvino_int8_in(keep_ffn_float=True),
         "ONNX Runtime float32 (fused graph)": ort_encoder(fused),
         "ONNX Runtime int8, every MatMul": ort_encoder(every_int8),
         "ONNX Runtime int8, FFN outputs float (recipe 1)": ort_encoder(ffn_float),
@@ -126,7 +176,7 @@ def main() -> None:
           f"{np.percentile(pieces, 90):.0f}, max {pieces.max()} (the model keeps 256); {machine}, "
           f"{os.cpu_count()} cores", flush=True)  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
-        encoders = variants(Path(tmp))
+        encoders = variants(Path(tmp), generated_texts(args.texts + 300)[-300:])
         for encode in encoders.values():
             encode(texts[:64], args.batch)  # warm up: load models outside the clock
         wall = {name: [] for name in encoders}

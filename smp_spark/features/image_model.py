@@ -285,9 +285,7 @@ def split_graphs(resolution: int) -> tuple[Path, Path]:
     return head, tail
 
 
-def bfloat16_runtime() -> str:
-    """What runs the ``bfloat16`` forward pass here: ``OpenVINO`` where installed, else ``torch``."""
-    return "OpenVINO" if openvino_graphs.available() else "torch"
+bfloat16_runtime = openvino_graphs.bfloat16_runtime  # what runs the bfloat16 forward pass here
 
 
 def class_scores(batch, precision: str) -> np.ndarray:

@@ -22,12 +22,19 @@ from typing import Literal
 from smp_spark import model_cache
 
 Precision = Literal["f32", "bf16"]  # OpenVINO's INFERENCE_PRECISION_HINT values used here
+Bfloat16Runtime = Literal["OpenVINO", "torch"]  # what runs a model's bfloat16 path
 _requests: dict = {}  # one infer request per (graph file, precision) per Python worker
 
 
 def available() -> bool:
     """Whether OpenVINO is installed (the deep-learning extra installs it)."""
     return model_cache.installed("openvino")
+
+
+def bfloat16_runtime() -> Bfloat16Runtime:
+    """What runs the models' bfloat16 paths here: ``OpenVINO`` where installed, else ``torch``
+    (each model keeps a torch fallback of the same recipe)."""
+    return "OpenVINO" if available() else "torch"
 
 
 def graph_path(stem: str) -> Path:

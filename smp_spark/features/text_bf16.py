@@ -65,9 +65,7 @@ def load_model():
     return _model
 
 
-def runtime() -> str:
-    """What runs this path here: ``OpenVINO`` where installed, else ``torch``."""
-    return "OpenVINO" if openvino_graphs.available() else "torch"
+runtime = openvino_graphs.bfloat16_runtime  # what runs this path here (tests and benchmarks replace it)
 
 
 def graph() -> Path:
