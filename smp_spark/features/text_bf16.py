@@ -34,6 +34,7 @@ keep oneDNN's default: ``ONEDNN_PRIMITIVE_CACHE_CAPACITY=1024`` in its environme
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 from importlib import metadata
 from pathlib import Path
@@ -68,6 +69,7 @@ def load_model():
 runtime = openvino_graphs.bfloat16_runtime  # what runs this path here (tests and benchmarks replace it)
 
 
+@functools.cache  # asked once a batch: its path is found once per Python worker
 def graph() -> Path:
     """This machine's ONNX graph of the float encoder for OpenVINO (converted to bfloat16 when
     compiled; built once from the installed weights, as the int8 graph is)."""
