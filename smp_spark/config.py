@@ -135,7 +135,7 @@ class FusionConfig:
     epochs: int = 100  # an upper bound: early stopping on the valid MAE ends training
     batch_size: int = 512  # the global batch: each of N Horovod processes takes batch_size / N rows a step
     learning_rate: float = 0.001  # Adam
-    early_stopping_patience: int = 3  # epochs without a better valid MAE before training stops (the research's 11)
+    early_stopping_patience: int = 6  # epochs without a better valid MAE before training stops (the research's 11)
     warm_start_patience: int = 3  # the same for a net continued from an earlier one (train.warm_start)
     lr_patience: int = 3  # ReduceLROnPlateau on the valid loss (MSE), as the research
     lr_factor: float = 0.2

@@ -8,7 +8,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 import warnings
 from dataclasses import replace
@@ -33,9 +32,8 @@ from smp_spark.models.fusion import (
     FusionLayout,
     FusionNet,
     category_vocabularies,
-    fit_scaler,
+    fit_layout,
     load_fusion,
-    slot_layout,
     with_embeddings,
 )
 from smp_spark.models.fusion_data import Shard, epoch_batches, epoch_order, load_shard, train_steps
@@ -49,7 +47,7 @@ def fusion_run(spark, gold_lake):
     return train_and_record(spark, gold_lake, "fusion")
 
 
-def test_both_ranks_hold_the_same_parameters(spark, fusion_run, gold_lake):
+def test_both_ranks_hold_the_same_parameters(fusion_run, gold_lake):
     trained, _ = fusion_run
     ranks = trained.extra["ranks"]
     assert [r["rank"] for r in ranks] == [0, 1] and trained.params["workers"] == 2
@@ -64,18 +62,6 @@ def test_both_ranks_hold_the_same_parameters(spark, fusion_run, gold_lake):
     assert len(layout.vectors["image_embedding"]) == 1000
     weights = torch.load(os.path.join(folder, MODEL_FILE), weights_only=True)
     assert weights["towers.image_embedding.0.weight"].shape == (TOWER, 1000)
-    # the ranks fitted the scaler together: that of the whole training split, not of rank 0's shard
-    rows = model_input(spark, with_embeddings(gold_lake)).float_features().filter(F.col("split") == TRAIN).collect()
-    assert len(rows) > ranks[0]["train_rows"] > 0
-    alone = fit_scaler(
-        replace(layout, mean=[], std=[], indicators=[]),
-        torch.tensor(np.array([r.features for r in rows], dtype=np.float32)),
-        torch.tensor([r.label for r in rows], dtype=torch.float32),
-        gold_lake.fusion.missing_indicators,
-    )
-    np.testing.assert_allclose(layout.mean, alone.mean, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(layout.std, alone.std, rtol=1e-12, atol=1e-12)
-    assert layout.indicators == alone.indicators and layout.label_mean == pytest.approx(alone.label_mean, rel=1e-12)
 
 
 def test_training_loss_falls_and_valid_mae_beats_the_median(spark, gold_lake, fusion_run):
@@ -120,69 +106,28 @@ def test_the_layout_takes_every_embedding_vector_the_table_has(spark, gold_lake)
     width = 16  # any width: the layout reads it from the slots
     gold = gold.withColumn("text_embedding", F.array(*[F.rand(seed=i).cast("float") for i in range(width)]))
     data = assemble(gold.orderBy("Pid").limit(500), with_embeddings(gold_lake), version)  # the same 500 each read
-    slots = slot_layout(data, category_vocabularies(spark, gold_lake, version))
-    assert len(slots.vectors["text_embedding"]) == width and len(slots.vectors["image_embedding"]) == 1000
-    assert set(slots.categories) == {"category_idx", "subcategory_idx", "concept_idx"}
-    vectors = [slot for slots in slots.vectors.values() for slot in slots]
-    inputs = sorted(slots.numeric + [s for s, _ in slots.categories.values()] + vectors)
+    layout = fit_layout(data, category_vocabularies(spark, gold_lake, version), missing_indicators=True)
+    assert len(layout.vectors["text_embedding"]) == width and len(layout.vectors["image_embedding"]) == 1000
+    assert set(layout.categories) == {"category_idx", "subcategory_idx", "concept_idx"}
+    assert layout.indicators
+    vectors = [slot for slots in layout.vectors.values() for slot in slots]
+    inputs = sorted(layout.numeric + [s for s, _ in layout.categories.values()] + vectors)
     assert inputs == list(range(len(data.slot_names)))  # every slot feeds the net exactly once
-    # the scaler, fitted on the training rows as the ranks hold them (float32), is that of their numeric slots
-    train = data.float_features().filter(F.col("split") == TRAIN).collect()
-    features = np.array([r.features for r in train], dtype=np.float32)
-    label = np.array([r.label for r in train], dtype=np.float32)
-    layout = fit_scaler(slots, torch.from_numpy(features), torch.from_numpy(label), missing_indicators=True)
-    numeric = features[:, layout.numeric].astype(np.float64)
+    # the scaler, fitted from the gold columns, is that of the assembled training vectors' numeric slots
+    train = data.rows.filter(F.col("split") == TRAIN).select(vector_to_array("features").alias("f")).collect()
+    numeric = np.array([r.f for r in train])[:, layout.numeric]
     present = ~np.isnan(numeric)
     assert present.all(axis=0).sum() < len(layout.numeric)  # some slots have nulls to ignore
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a slot null in every training row
         mean, std = np.nanmean(numeric, axis=0), np.nanstd(numeric, axis=0)
-    np.testing.assert_allclose(layout.mean, np.where(present.any(axis=0), mean, 0.0), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(layout.std, np.where(present.any(axis=0) & (std > 0), std, 1.0), rtol=1e-9, atol=1e-12)
-    assert layout.indicators == [i for i in range(len(layout.numeric)) if not present[:, i].all()] != []
-    assert layout.label_mean == pytest.approx(label.astype(np.float64).mean(), rel=1e-12)
+    np.testing.assert_allclose(layout.mean, np.where(present.any(axis=0), mean, 0.0), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(layout.std, np.where(present.any(axis=0) & (std > 0), std, 1.0), rtol=1e-7, atol=1e-9)
+    assert layout.indicators == [i for i in range(len(layout.numeric)) if not present[:, i].all()]
     rows = data.rows.select(vector_to_array("features", "float32").alias("f")).limit(8).collect()
     with torch.no_grad():
         out = FusionNet(layout).eval()(torch.tensor(np.array([r.f for r in rows], dtype=np.float32)))
     assert out.shape == (8,) and torch.isfinite(out).all()
-
-
-def test_the_scaler_of_two_shards_is_that_of_their_rows_together():
-    """Hand-made rows: slot 0 has a gap, slot 1 one value, slot 2 is constant (0.1 is not a power of
-    two: its float64 sum must still be exact) and slot 3 missing everywhere. Two ranks, each with a
-    shard, add their sums through a barrier as Horovod's allreduce would: the scaler of the whole."""
-    nan = float("nan")
-    features = torch.tensor(
-        [[1.0, nan, 0.1, nan, 9.0], [3.0, nan, 0.1, nan, 9.0], [nan, nan, 0.1, nan, 9.0], [2.0, 4.0, 0.1, nan, 9.0]]
-    )
-    label = torch.tensor([5.0, 6.0, 7.0, 10.0])
-    slots = FusionLayout(["a", "b", "c", "d", "v_0"], [0, 1, 2, 3], [], [], [], {}, {"v": [4]}, 0.0)
-    whole = fit_scaler(slots, features, label, missing_indicators=True)
-    assert whole.mean == pytest.approx([2.0, 4.0, 0.1, 0.0], abs=1e-7)
-    assert whole.mean[2] == float(np.float32(0.1))  # exactly the constant
-    assert whole.std[0] == pytest.approx(np.sqrt(2 / 3), rel=1e-12)
-    assert whole.std[1:] == [1.0, 1.0, 1.0]  # one value, a constant, nothing: only centred
-    assert whole.indicators == [0, 1, 3] and whole.label_mean == 7.0
-    assert fit_scaler(slots, features, label, missing_indicators=False).indicators == []
-
-    barrier, parts, results = threading.Barrier(2), [None, None], [None, None]
-
-    def rank(r: int, rows: slice) -> None:
-        def all_sum(tensor):
-            parts[r] = tensor
-            barrier.wait()
-            total = parts[0] + parts[1]
-            barrier.wait()  # both have read the parts before the next call overwrites them
-            return total
-
-        results[r] = fit_scaler(slots, features[rows], label[rows], True, all_sum)
-
-    threads = [threading.Thread(target=rank, args=a) for a in ((0, slice(0, 1)), (1, slice(1, 4)))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert results[0] == results[1] == whole
 
 
 def test_the_nets_float_features_are_the_assembled_vectors_in_float32(spark, gold_lake):

@@ -6,8 +6,8 @@ with the embedding vectors always included: :func:`with_embeddings`), so trainin
 scoring share one column selection and null handling (null -> NaN).
 
 Training, as the research: MSE loss, Adam, ReduceLROnPlateau on the valid loss (factor 0.2,
-patience 3, min lr 1e-6) and early stopping on the valid MAE (``fusion.early_stopping_patience``;
-the research's 11), keeping the best epoch; the valid split is never the test split.
+patience 3, min lr 1e-6) and early stopping on the valid MAE (patience 11), keeping the best
+epoch; the valid split is never the test split.
 
 Distributed: the train / valid splits become Petastorm parquet datasets under
 ``<lake>/petastorm_cache``; ``horovod.spark.run`` starts one process per Spark task slot (Gloo),
@@ -22,14 +22,12 @@ predictions are float32.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import math
 import os
 import time
 import warnings
 from dataclasses import asdict, replace
-from typing import Callable
 
 import numpy as np
 import torch
@@ -47,9 +45,8 @@ from smp_spark.models.fusion_net import (
     FusionLayout,
     FusionNet,
     category_vocabularies,
-    fit_scaler,
+    fit_layout,
     load_fusion,
-    slot_layout,
 )
 from smp_spark.models.trees import TrainedModel, workers
 from smp_spark.precision import resolve_precision
@@ -62,10 +59,9 @@ __all__ = [  # the net's names, for callers of the training module
     "FusionLayout",
     "FusionNet",
     "category_vocabularies",
-    "fit_scaler",
+    "fit_layout",
     "load_fusion",
     "predict_with_fusion",
-    "slot_layout",
     "train_fusion",
     "with_embeddings",
 ]
@@ -104,12 +100,6 @@ def _save_atomically(state: dict, path: str) -> None:
     os.replace(f"{path}.tmp", path)  # a reader (or a killed writer) never sees half a file
 
 
-def _all_sum(hvd, name: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A tensor's sum over the Horovod ranks; each call its own name (every rank calls in the same order)."""
-    calls = itertools.count()
-    return lambda tensor: hvd.allreduce(tensor, op=hvd.Sum, name=f"{name}.{next(calls)}")
-
-
 def _train_worker(
     train,
     valid,
@@ -121,18 +111,16 @@ def _train_worker(
     fingerprint: str,
     start: str | None = None,
 ) -> dict:
-    """One Horovod rank (runs inside a Spark task): read this rank's shards, fit the scaler of a
-    new net's ``layout`` over every rank's training shard (:func:`fit_scaler`; rank 0 saves the
-    layout), train, evaluate on the whole valid split every epoch, and on rank 0 print progress and
-    keep the best state_dict.
+    """One Horovod rank (runs inside a Spark task): train on this rank's shards, evaluate on the
+    whole valid split every epoch, and on rank 0 print progress and keep the best state_dict.
 
     After every epoch rank 0 writes the whole training state to ``fusion_checkpoint.pt``; a run
     that finds one with the same :func:`training_fingerprint` (a killed run) goes on after its epoch.
     The checkpoint is removed when training ends. From ``start`` (an earlier net's weights file)
     the net begins with those weights, and their valid MAE is epoch 0's, the one to beat.
 
-    Returns the rank, its training rows, the parameter digests after the first step and at the end,
-    and (rank 0) the per-epoch history."""
+    Returns the rank, the parameter digests after the first step and at the end, and (rank 0) the
+    per-epoch history."""
     import horovod.torch as hvd
     import scipy.stats
 
@@ -143,15 +131,6 @@ def _train_worker(
     # the cores of this rank's task slot: more threads than free cores make OpenMP spin (steps about
     # 40x slower on a 2-core machine with another Spark job running)
     torch.set_num_threads(threads)
-    started = time.time()
-    train_rows = load_shard(train.file_urls, train.dataset_size, rank, size, "training")
-    valid_rows = load_shard(valid.file_urls, valid.dataset_size, rank, size, "validation")
-    if not start:  # the scaler of the whole training split, from every rank's shard
-        layout = fit_scaler(
-            layout, train_rows.features, train_rows.label, fusion.missing_indicators, _all_sum(hvd, "scaler")
-        )
-    if rank == 0:
-        layout.save(os.path.join(out_dir, LAYOUT_FILE))
     torch.manual_seed(fusion.seed)
     model = FusionNet(layout)
     optimizer = hvd.DistributedOptimizer(
@@ -176,9 +155,12 @@ def _train_worker(
     hvd.broadcast_parameters(model.state_dict(), root_rank=0)
     hvd.broadcast_optimizer_state(optimizer, root_rank=0)
     batch_size = max(2, fusion.batch_size // size)  # the global batch is the same for any process count
+    started = time.time()
+    train_rows = load_shard(train.file_urls, train.dataset_size, rank, size, "training")
+    valid_rows = load_shard(valid.file_urls, valid.dataset_size, rank, size, "validation")
     if rank == 0:
-        print(f"fusion: shards in memory and the scaler fitted ({len(train_rows):,} + {len(valid_rows):,} rows a "
-              f"rank, {time.time() - started:.1f}s); {fusion.precision} steps", flush=True)  # fmt: skip
+        print(f"fusion: shards in memory ({len(train_rows):,} + {len(valid_rows):,} rows a rank, "
+              f"{time.time() - started:.1f}s); {fusion.precision} steps", flush=True)  # fmt: skip
     bfloat16 = fusion.precision == "bfloat16"
     if start and not done:
         predictions, labels = _valid_predictions(model, valid_rows, hvd)
@@ -251,7 +233,6 @@ def _train_worker(
         final_digest=parameter_digest(model),
         best_epoch=best_epoch,
         history=history,
-        train_rows=len(train_rows),
         cycle_time=os.environ.get("HOROVOD_CYCLE_TIME"),  # what Horovod's background thread was given
     )
 
@@ -290,9 +271,10 @@ def train_fusion(
             early_stopping_patience=fusion.warm_start_patience,
         )
         start = os.path.join(start, MODEL_FILE)
-    else:  # the ranks fit its scaler on the shards they hold
-        layout = slot_layout(data, category_vocabularies(spark, config, data.gold_version))
+    else:
+        layout = fit_layout(data, category_vocabularies(spark, config, data.gold_version), fusion.missing_indicators)
     os.makedirs(out_dir, exist_ok=True)
+    layout.save(os.path.join(out_dir, LAYOUT_FILE))
     fingerprint = training_fingerprint(layout, fusion, data.gold_version, processes, start)
     train, valid = petastorm_datasets(spark, config, data, processes)
     # writing them grew the driver's heap by gigabytes it holds idle while the ranks hold their shards
@@ -313,7 +295,6 @@ def train_fusion(
         valid.delete()
     history = ranks[0]["history"]
     _log_history(history)
-    layout = FusionLayout.load(os.path.join(out_dir, LAYOUT_FILE))  # as rank 0 saved it, the scaler fitted
     params = {
         **asdict(fusion),
         "workers": processes,

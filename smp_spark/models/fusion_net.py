@@ -22,11 +22,11 @@ import json
 import math
 import os
 import re
-from dataclasses import asdict, dataclass, replace
-from typing import Callable, Iterator
+from dataclasses import asdict, dataclass
 
 import torch
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 from torch import nn
 
 from smp_spark.config import Config
@@ -34,6 +34,7 @@ from smp_spark.features.category import INDEX_SPECS, CategoryFamily
 from smp_spark.features.gold import read_state
 from smp_spark.features.manifest import VECTOR
 from smp_spark.features.registry import ALL_SPECS
+from smp_spark.features.split import TRAIN
 from smp_spark.models.dataset import ModelInput
 
 MODEL_FILE = "fusion_model.pt"  # the best epoch's state_dict
@@ -43,7 +44,6 @@ HIDDEN = (512, 256, 128)
 DROPOUT = (0.5, 0.4, 0.3)
 HEAD = 64
 TOWER = 128  # width of each modality tower (text embedding, image class scores)
-SCALER_CHUNK = 65_536  # rows of a shard :func:`fit_scaler` takes into float64 at once
 
 
 @dataclass
@@ -171,10 +171,11 @@ def category_vocabularies(spark: SparkSession, config: Config, gold_version: int
     return CategoryFamily.vocabularies(read_state(spark, config, gold_version)["category"])
 
 
-def slot_layout(data: ModelInput, vocabularies: dict[str, int]) -> FusionLayout:
-    """Split ``data``'s slots into the net's inputs: the categorical indices, the embedding-family
-    vectors and the numeric rest. No Spark action: the scaler is left empty, for the ranks to fit
-    on the training rows they hold (:func:`fit_scaler`)."""
+def fit_layout(data: ModelInput, vocabularies: dict[str, int], missing_indicators: bool) -> FusionLayout:
+    """Split ``data``'s slots into the net's inputs and fit the scaler on the training split
+    (one Spark aggregation: mean, population std and non-null count of every numeric slot, read
+    from ``data.inputs``: the gold columns of those slots, not the assembled vectors, which hold
+    the embeddings' 1,384 slots too)."""
     names = data.slot_names
     categories = {s.name: [names.index(s.name), vocabularies[s.name]] for s in INDEX_SPECS if s.name in names}
     embedded = [s.name for s in ALL_SPECS if s.kind == VECTOR and s.family == "embedding"]
@@ -182,53 +183,19 @@ def slot_layout(data: ModelInput, vocabularies: dict[str, int]) -> FusionLayout:
     vectors = {v: slots for v, slots in vectors.items() if slots}
     taken = {slot for slot, _ in categories.values()} | {i for slots in vectors.values() for i in slots}
     numeric = [i for i in range(len(names)) if i not in taken]
-    return FusionLayout(names, numeric, [], [], [], categories, vectors, 0.0)
 
-
-def _no_ranks(totals: torch.Tensor) -> torch.Tensor:
-    return totals
-
-
-def fit_scaler(
-    layout: FusionLayout,
-    features: torch.Tensor,
-    label: torch.Tensor,
-    missing_indicators: bool,
-    all_sum: Callable[[torch.Tensor], torch.Tensor] = _no_ranks,
-) -> FusionLayout:
-    """``layout`` with its scaler fitted on training rows: each numeric slot's mean and population
-    std over the rows where it is not NaN (a slot missing everywhere: mean 0; a constant or empty
-    slot: std 1, only centred), a missing flag for each slot missing in some row (with
-    ``missing_indicators``), and the label mean.
-
-    ``features`` / ``label`` are one Horovod rank's shard (float32, NaN = missing) and ``all_sum``
-    adds a float64 tensor over the ranks (``hvd.allreduce`` with ``op=Sum``; the identity in one
-    process), so every rank gets the whole split's scaler: counts and sums first, then the squared
-    deviations from that mean, in float64 a chunk of rows at a time. Sums of float32 values in
-    float64 are exact for any row count here, so a constant slot's mean is its value and its
-    deviations exactly 0, as Spark's ``stddev_pop`` gave when the driver fitted it."""
-    slots = torch.tensor(layout.numeric, dtype=torch.long)
-    width = len(layout.numeric)
-
-    def chunks() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for first in range(0, len(label), SCALER_CHUNK):
-            values = features[first : first + SCALER_CHUNK].index_select(1, slots).double()
-            yield values, ~values.isnan()
-
-    sums = torch.zeros(2 + 2 * width, dtype=torch.float64)  # rows, label sum, then count and sum a slot
-    sums[0], sums[1] = len(label), label.double().sum()
-    for values, present in chunks():
-        sums[2 : 2 + width] += present.sum(0)
-        sums[2 + width :] += torch.where(present, values, 0.0).sum(0)
-    sums = all_sum(sums)
-    rows, count, total = sums[0], sums[2 : 2 + width], sums[2 + width :]
-    mean = torch.where(count > 0, total / count.clamp(min=1), 0.0)
-    squares = torch.zeros(width, dtype=torch.float64)
-    for values, present in chunks():
-        squares += torch.where(present, (values - mean) ** 2, 0.0).sum(0)
-    squares = all_sum(squares)
-    std = torch.where(squares > 0, (squares / count.clamp(min=1)).sqrt(), 1.0)
-    indicators = [i for i in range(width) if count[i] < rows] if missing_indicators else []
-    return replace(
-        layout, mean=mean.tolist(), std=std.tolist(), indicators=indicators, label_mean=float(sums[1] / rows)
-    )
+    train = data.inputs.filter(F.col("split") == TRAIN)
+    stats = train.agg(
+        F.count(F.lit(1)),
+        F.avg("label"),
+        *[agg(data.slot_value(i)) for i in numeric for agg in (F.avg, F.stddev_pop, F.count)],  # nulls ignored
+    ).first()
+    rows, label_mean = stats[0], stats[1]
+    mean, std, indicators = [], [], []
+    for position in range(len(numeric)):
+        average, spread, present = stats[2 + 3 * position : 5 + 3 * position]
+        mean.append(float(average or 0.0))
+        std.append(float(spread) if spread else 1.0)  # a constant or empty slot is only centred
+        if missing_indicators and present < rows:
+            indicators.append(position)
+    return FusionLayout(names, numeric, mean, std, indicators, categories, vectors, float(label_mean))
