@@ -23,14 +23,15 @@ ORACLE = "oracle (generator)"
 
 def average_ranks(df: DataFrame, column: str, group: list[str]) -> DataFrame:
     """Adds ``<column>_rank``: the 1-based rank of ``column`` within ``group``, ties sharing their
-    average rank (as scipy.stats.rankdata). Ranks are computed over distinct values: the window
-    holds one row per distinct value of a group, not one per post."""
-    counts = df.groupBy(*group, column).agg(F.count(F.lit(1)).alias("_ties"))
-    before = Window.partitionBy(*group).orderBy(column).rowsBetween(Window.unboundedPreceding, -1)
-    ranked = counts.withColumn(
-        f"{column}_rank", F.coalesce(F.sum("_ties").over(before), F.lit(0)) + (F.col("_ties") + 1) / 2.0
-    ).drop("_ties")
-    return df.join(ranked, [*group, column])
+    average rank (as scipy.stats.rankdata): the mean of a tie's first rank (``rank()``) and its
+    last (the rows up to and including the value: a range frame counts the ties as peers). Both
+    come from one window, so one sort of each group and no join back to the rows (a count per
+    distinct value joined back took three shuffles and 1.4-1.5x as long, docs/benchmarks.md,
+    session 34)."""
+    ordered = Window.partitionBy(*group).orderBy(column)
+    through_ties = ordered.rangeBetween(Window.unboundedPreceding, Window.currentRow)
+    last = F.count(F.lit(1)).over(through_ties)
+    return df.withColumn(f"{column}_rank", (F.rank().over(ordered) + last) / 2.0)
 
 
 def check_predictions(predictions: DataFrame) -> None:
@@ -69,6 +70,9 @@ def metrics(predictions: DataFrame) -> list[dict]:
     check_predictions(predictions)
     group = ["model", "split"]
     ranked = average_ranks(average_ranks(predictions, "label", group), "prediction", group)
+    # the windows leave a partition per few groups (one task may sort a whole training split):
+    # spread the rows again so the decimal sums below run on every core
+    ranked = ranked.repartition(max(2, predictions.sparkSession.sparkContext.defaultParallelism) * 4)
     error = F.col("prediction") - F.col("label")
     x, y = F.col("label_rank") * 2, F.col("prediction_rank") * 2
 

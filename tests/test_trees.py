@@ -111,6 +111,16 @@ def test_catboost_beats_the_median_and_its_native_model_agrees(spark, gold_lake,
     np.testing.assert_allclose(model.predict(catboost_frame(x, cats)), spark_pred, rtol=1e-6, atol=1e-6)
 
 
+def test_average_ranks_share_ties_within_each_group(spark):
+    from smp_spark.metrics import average_ranks
+
+    rows = [("a", 1, 3.0), ("a", 2, 1.0), ("a", 3, 3.0), ("a", 4, 2.0), ("a", 5, 3.0), ("b", 6, 5.0), ("b", 7, 5.0)]
+    ranked = average_ranks(spark.createDataFrame(rows, "g string, Pid long, v double"), "v", ["g"])
+    got = {r["Pid"]: r["v_rank"] for r in ranked.collect()}
+    # a: 1.0 -> 1, 2.0 -> 2, the three 3.0s share ranks 3, 4 and 5 -> 4; b: two 5.0s share 1 and 2
+    assert got == {1: 4.0, 2: 1.0, 3: 4.0, 4: 2.0, 5: 4.0, 6: 1.5, 7: 1.5}
+
+
 def test_spearman_in_spark_equals_scipy_with_ties(spark):
     rng = np.random.default_rng(3)
     label = np.round(rng.normal(6, 2, 500), 1)  # many ties
