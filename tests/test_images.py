@@ -6,6 +6,7 @@ import hashlib
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 from pyspark.sql import functions as F
 
@@ -176,6 +177,10 @@ def test_the_image_stage_encodes_each_content_once_and_nothing_on_a_rerun(spark,
     stored = {r.Pid: r for r in spark.read.format("delta").load(table).collect()}
     assert sorted(stored) == [1, 2, 3] and len(stored[1].class_scores) == 1000
     assert stored[1].class_scores == stored[2].class_scores != stored[3].class_scores
+    from smp_spark.features.image_model import encode_images
+
+    direct, _ = encode_images([files[3]], 96, "float32", 8)  # the stored row holds the model's float32 scores
+    assert np.allclose(stored[3].class_scores, direct[0], rtol=1e-5, atol=1e-6)
     assert update_image_embeddings(spark, images(files), table, cfg) == {"posts": 3, "encoded": 0, "failed": 0}
     files[3] = jpeg(200, 300, colour=(200, 200, 30))  # a changed image: only it is encoded again
     write(tmp_path, "img/3.jpg", files[3])

@@ -60,7 +60,9 @@ def encode_frame(resolution: int, precision: str, batch_size: int):
         scores, stats = encode_images(blobs, resolution, precision, batch_size)
         good = np.isfinite(scores).all(axis=1) & np.isfinite(stats).all(axis=1)
         out = {"image_hash": frame["image_hash"].to_numpy()}
-        out["class_scores"] = [row.tolist() if ok else None for row, ok in zip(scores, good)]
+        # the rows as float32 arrays: Arrow copies each in one go, where a list of 1,000 Python floats
+        # cost about 0.045 ms an image to build and convert back (2% of a core's 2.5 ms an image)
+        out["class_scores"] = [row if ok else None for row, ok in zip(scores, good)]
         for i, name in enumerate(STATS):
             out[name] = np.where(good, stats[:, i], np.nan)
         return pd.DataFrame(out)
