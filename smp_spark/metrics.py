@@ -26,7 +26,7 @@ def average_ranks(df: DataFrame, column: str, group: list[str]) -> DataFrame:
     average rank (as scipy.stats.rankdata): the mean of a tie's first rank (``rank()``) and its
     last (the rows up to and including the value: a range frame counts the ties as peers). Both
     come from one window, so one sort of each group and no join back to the rows (a count per
-    distinct value joined back took three shuffles and 1.4-1.5x as long, docs/benchmarks.md,
+    distinct value joined back took three shuffles and 1.4-2x as long, docs/benchmarks.md,
     session 34)."""
     ordered = Window.partitionBy(*group).orderBy(column)
     through_ties = ordered.rangeBetween(Window.unboundedPreceding, Window.currentRow)

@@ -157,6 +157,7 @@ def test_the_image_stage_encodes_each_content_once_and_nothing_on_a_rerun(spark,
     from dataclasses import replace
 
     from smp_spark.features.image_embeddings import update_image_embeddings
+    from smp_spark.features.image_model import encode_images
     from smp_spark.ingest.images import content_hash
 
     files = {1: jpeg(300, 200), 2: jpeg(300, 200), 3: jpeg(200, 300, colour=(30, 160, 60)), 4: b""}
@@ -177,8 +178,6 @@ def test_the_image_stage_encodes_each_content_once_and_nothing_on_a_rerun(spark,
     stored = {r.Pid: r for r in spark.read.format("delta").load(table).collect()}
     assert sorted(stored) == [1, 2, 3] and len(stored[1].class_scores) == 1000
     assert stored[1].class_scores == stored[2].class_scores != stored[3].class_scores
-    from smp_spark.features.image_model import encode_images
-
     direct, _ = encode_images([files[3]], 96, "float32", 8)  # the stored row holds the model's float32 scores
     assert np.allclose(stored[3].class_scores, direct[0], rtol=1e-5, atol=1e-6)
     assert update_image_embeddings(spark, images(files), table, cfg) == {"posts": 3, "encoded": 0, "failed": 0}
